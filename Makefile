@@ -1,0 +1,197 @@
+# libzmqobs - observability for ZeroMQ applications.
+#
+#   make              build lib/libzmqobs.a and lib/libzmqobs.so.X.Y.Z
+#   make check        install missing dependencies, build and run all tests
+#   make demo         run the demo service and print what it observed
+#   make examples     build the examples against a staged install (pkg-config)
+#   make bench        benchmarks (figures printed, nothing asserted)
+#   make asan / tsan / memcheck   the whole suite under sanitizers / valgrind
+#   make fuzz         run each fuzz target for a bounded time
+#   make install / uninstall      honour PREFIX, LIBDIR, INCLUDEDIR, DESTDIR
+#   make WERROR=0 ... turn -Werror off (for packagers)
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define ZMQOBS_VERSION_MAJOR \([0-9]*\).*/\1/p' include/zmqobs.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define ZMQOBS_VERSION_MINOR \([0-9]*\).*/\1/p' include/zmqobs.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define ZMQOBS_VERSION_PATCH \([0-9]*\).*/\1/p' include/zmqobs.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC ?= cc
+WERROR ?= 1
+PKG_CONFIG ?= pkg-config
+
+ZMQ_CFLAGS := $(shell $(PKG_CONFIG) --cflags libzmq 2>/dev/null)
+ZMQ_LIBS := $(shell $(PKG_CONFIG) --libs libzmq 2>/dev/null || echo -lzmq)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+OPT ?= -O2 -g
+# SAN is set by the sanitizer targets; the user's CFLAGS/LDFLAGS come last.
+SAN ?=
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -Iinclude -Isrc \
+             $(ZMQ_CFLAGS) $(WARN) $(OPT) $(SAN) $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+LIBS = $(ZMQ_LIBS) -lpthread -lm
+
+# Object directory: the default build uses build/ and puts the libraries in
+# lib/; the sanitizer builds each use their own directory for everything.
+OBJDIR ?= build
+LIBOUT ?= lib
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(SRCS:src/%.c=$(OBJDIR)/src/%.o)
+HDRS := include/zmqobs.h $(wildcard src/*.h)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS := $(TEST_SRCS:tests/%.c=$(OBJDIR)/tests/%)
+TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCHES := $(BENCH_SRCS:tests/bench/%.c=$(OBJDIR)/bench/%)
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+
+# The .pc file always carries the final prefix, never DESTDIR.
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+             -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+STATIC := $(LIBOUT)/libzmqobs.a
+SHARED_REAL := $(LIBOUT)/libzmqobs.so.$(VERSION)
+SHARED_SONAME := libzmqobs.so.$(VERSION_MAJOR)
+SHARED := $(LIBOUT)/libzmqobs.so
+PC := $(LIBOUT)/libzmqobs.pc
+
+.PHONY: all lib check test-bins run-tests deps deps-build examples demo bench \
+        asan tsan memcheck fuzz soak install uninstall clean format symbols
+
+all: lib
+
+lib: $(STATIC) $(SHARED) $(PC)
+
+deps:
+	@./.ci/deps test
+
+deps-build:
+	@./.ci/deps build
+
+$(OBJDIR)/src/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(STATIC): $(OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_REAL): $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(SHARED_SONAME) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(SHARED): $(SHARED_REAL)
+	ln -sf libzmqobs.so.$(VERSION) $(LIBOUT)/$(SHARED_SONAME)
+	ln -sf $(SHARED_SONAME) $@
+
+$(PC): pkgconfig/libzmqobs.pc.in include/zmqobs.h
+	@mkdir -p $(dir $@)
+	$(PC_SED) $< > $@
+
+# Tests link the static library, so they can reach internal functions.
+$(OBJDIR)/tests/%: tests/%.c $(STATIC) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(CHECK_LIBS) $(LIBS)
+
+$(OBJDIR)/bench/%: tests/bench/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
+
+test-bins: $(TESTS)
+
+# Every test program and script runs; the target fails if any failed.
+# TEST_WRAP runs each C test under a tool (valgrind for memcheck).
+TEST_WRAP ?=
+run-tests: lib test-bins
+	@fail=0; \
+	for t in $(TESTS); do \
+	    echo "== $$t"; \
+	    if ! $(TEST_WRAP) $$t; then echo "FAILED: $$t"; fail=1; fi; \
+	done; \
+	for s in $(TEST_SCRIPTS); do \
+	    echo "== $$s"; \
+	    if ! OBJDIR=$(OBJDIR) LIBOUT=$(LIBOUT) CC="$(CC)" SAN="$(SAN)" TEST_WRAP="$(TEST_WRAP)" bash $$s; then \
+	        echo "FAILED: $$s"; fail=1; fi; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "SOME TESTS FAILED"; exit 1; fi; \
+	echo "ALL TESTS PASSED"
+
+check: deps
+	@$(MAKE) --no-print-directory run-tests
+
+symbols: $(SHARED)
+	@bad=$$(nm -D --defined-only $(SHARED_REAL) | awk '{print $$3}' | grep -v '^zmqobs_' || true); \
+	if [ -n "$$bad" ]; then echo "non-zmqobs_ symbols exported:"; echo "$$bad"; exit 1; fi; \
+	echo "exported symbols: all zmqobs_"
+
+asan:
+	@./.ci/deps test
+	@$(MAKE) --no-print-directory OBJDIR=build/asan LIBOUT=build/asan/lib OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    run-tests
+
+tsan:
+	@./.ci/deps test
+	@$(MAKE) --no-print-directory OBJDIR=build/tsan LIBOUT=build/tsan/lib OPT="-O1 -g" \
+	    SAN="-fsanitize=thread" run-tests
+
+memcheck:
+	@./.ci/deps test
+	@$(MAKE) --no-print-directory OBJDIR=build/memcheck LIBOUT=build/memcheck/lib \
+	    TEST_WRAP="env CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --suppressions=tests/valgrind.supp" \
+	    run-tests
+
+bench: deps lib $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# Examples build against a staged install, exactly as a user's program
+# would: only pkg-config --cflags --libs libzmqobs.
+STAGE := $(CURDIR)/build/stage
+examples: lib
+	@rm -rf $(STAGE)
+	@$(MAKE) --no-print-directory install DESTDIR=$(STAGE) PREFIX=/usr >/dev/null
+	@mkdir -p build/examples
+	@set -e; for src in $(EXAMPLE_SRCS); do \
+	    out=build/examples/$$(basename $$src .c); \
+	    flags=$$(PKG_CONFIG_SYSROOT_DIR=$(STAGE) PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig \
+	             $(PKG_CONFIG) --cflags --libs libzmqobs); \
+	    echo "  CC $$out"; \
+	    $(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -o $$out $$src $$flags -Wl,-rpath,$(STAGE)/usr/lib -lpthread; \
+	done
+
+demo: deps
+	@$(MAKE) --no-print-directory examples
+	@bash examples/demo.sh
+
+install: lib
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/zmqobs.h $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libzmqobs.a
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
+	ln -sf libzmqobs.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	ln -sf $(SHARED_SONAME) $(DESTDIR)$(LIBDIR)/libzmqobs.so
+	$(PC_SED) pkgconfig/libzmqobs.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
+	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.a
+	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
+	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
+	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.so
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c
+
+clean:
+	rm -rf build lib

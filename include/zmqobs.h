@@ -1,0 +1,633 @@
+/*
+ * zmqobs.h - libzmqobs: observability for ZeroMQ applications.
+ *
+ * This header is the contract. Every public name starts with zmqobs_ or
+ * ZMQOBS_. Functions that return int return 0 (or a count or a length) on
+ * success and -1 with errno set on failure; the comment above each prototype
+ * lists the errno values it can set. Functions that return a pointer return
+ * NULL with errno set on failure, except the name lookups, which never
+ * return NULL.
+ *
+ * Threading, in one paragraph: a libzmq socket belongs to one thread at a
+ * time, and so does its zmqobs_socket_t. zmqobs_attach, zmqobs_detach, the
+ * send/recv wrappers and the zmqobs_record_* calls that say "owner thread"
+ * run on the thread that owns the socket. Their counters are single-writer:
+ * a relaxed load and a relaxed store, never a locked instruction. Calls that
+ * say "any thread" use atomic read-modify-write. Snapshots, formatting and
+ * the HTTP endpoint may run on any thread at any time; they read with
+ * relaxed loads and never take a lock the hot path needs.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_H
+#define ZMQOBS_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <zmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version. These three macros are the single source of the version: the
+ * Makefile and the pkg-config file read them from here.
+ * ---------------------------------------------------------------------- */
+#define ZMQOBS_VERSION_MAJOR 0
+#define ZMQOBS_VERSION_MINOR 1
+#define ZMQOBS_VERSION_PATCH 0
+
+#define ZMQOBS_MAKE_VERSION(major, minor, patch) \
+    ((major) * 10000 + (minor) * 100 + (patch))
+#define ZMQOBS_VERSION                                        \
+    ZMQOBS_MAKE_VERSION (ZMQOBS_VERSION_MAJOR, ZMQOBS_VERSION_MINOR, \
+                         ZMQOBS_VERSION_PATCH)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ZMQOBS_EXPORT __attribute__ ((visibility ("default")))
+#define ZMQOBS_LIKELY(x) __builtin_expect (!!(x), 1)
+#define ZMQOBS_UNLIKELY(x) __builtin_expect (!!(x), 0)
+#else
+#error "libzmqobs needs GCC or Clang (it uses the __atomic builtins)"
+#endif
+
+/* Returns the version of the library actually linked, encoded as
+ * ZMQOBS_MAKE_VERSION(major, minor, patch). Never fails; any thread. */
+ZMQOBS_EXPORT unsigned zmqobs_version (void);
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ---------------------------------------------------------------------- */
+
+/* Longest socket name accepted by zmqobs_attach, in bytes (not counting the
+ * terminating NUL). */
+#define ZMQOBS_NAME_MAX 255
+/* Longest endpoint kept in a decoded event (longer ones are truncated and
+ * flagged). libzmq endpoints are far shorter in practice. */
+#define ZMQOBS_ENDPOINT_MAX 255
+/* Most histogram bounds that zmqobs_options_t may configure. */
+#define ZMQOBS_BUCKETS_MAX 32
+/* Most constant labels that zmqobs_options_t may configure. */
+#define ZMQOBS_LABELS_MAX 8
+/* Most events a socket snapshot keeps counts for: one per bit of the
+ * 32-bit event code (ZMQ_EVENT_CONNECTED is bit 0). */
+#define ZMQOBS_EVENT_SLOTS 32
+/* Default latency ring capacity (samples) and REQ/REP sampling period. */
+#define ZMQOBS_DEFAULT_RING_CAPACITY 1024
+#define ZMQOBS_DEFAULT_SAMPLE_EVERY 16
+/* Pass as latency_sample_every to switch automatic REQ/REP timing off. */
+#define ZMQOBS_SAMPLE_NEVER UINT32_MAX
+
+/* ------------------------------------------------------------------------
+ * Events: names of libzmq monitor events and protocol errors, and a pure
+ * decoder for version 1 monitor messages. All of it is generated from one
+ * table, is stateless, and may be called from any thread.
+ * ---------------------------------------------------------------------- */
+
+/* What the 32-bit value of an event means. */
+typedef enum zmqobs_value_kind {
+    ZMQOBS_VALUE_NONE = 0,      /* no meaning (HANDSHAKE_SUCCEEDED, ...) */
+    ZMQOBS_VALUE_FD,            /* a file descriptor (CONNECTED, ...) */
+    ZMQOBS_VALUE_ERRNO,         /* an errno value (BIND_FAILED, ...) */
+    ZMQOBS_VALUE_INTERVAL_MS,   /* reconnect interval in ms (CONNECT_RETRIED) */
+    ZMQOBS_VALUE_PROTOCOL_ERROR,/* a ZMQ_PROTOCOL_ERROR_* code */
+    ZMQOBS_VALUE_STATUS_CODE    /* a ZAP status code (HANDSHAKE_FAILED_AUTH) */
+} zmqobs_value_kind_t;
+
+/* One decoded monitor event. It owns its endpoint storage. */
+typedef struct zmqobs_event {
+    uint32_t event;                /* ZMQ_EVENT_* code */
+    uint32_t value;                /* the raw 32-bit value */
+    zmqobs_value_kind_t value_kind;/* what value means for this event */
+    int endpoint_truncated;        /* 1 if endpoint was cut to fit */
+    size_t endpoint_len;           /* bytes in endpoint, without the NUL */
+    char endpoint[ZMQOBS_ENDPOINT_MAX + 1]; /* NUL-terminated */
+} zmqobs_event_t;
+
+/* Returns the name of a ZMQ_EVENT_* code without its prefix ("CONNECTED",
+ * "HANDSHAKE_FAILED_PROTOCOL", ...), or "UNKNOWN" for any other value.
+ * Never returns NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_event_name (uint32_t event);
+
+/* Returns the ZMQ_EVENT_* code for a name, with or without the
+ * "ZMQ_EVENT_" prefix, compared case-insensitively. Returns -1 with errno
+ * EINVAL for NULL or an unknown name. Any thread. */
+ZMQOBS_EXPORT int64_t zmqobs_event_code (const char *name);
+
+/* Returns what the value of an event means (ZMQOBS_VALUE_NONE for unknown
+ * events). Any thread. */
+ZMQOBS_EXPORT zmqobs_value_kind_t zmqobs_event_value_kind (uint32_t event);
+
+/* Returns the name of a value kind ("fd", "errno", "interval_ms",
+ * "protocol_error", "status_code", "none"). Never NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_value_kind_name (zmqobs_value_kind_t kind);
+
+/* Returns the name of a ZMQ_PROTOCOL_ERROR_* code without its prefix
+ * ("ZMTP_UNEXPECTED_COMMAND", "ZAP_BAD_VERSION", ...), or "UNKNOWN".
+ * Never returns NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_protocol_error_name (uint32_t code);
+
+/* Returns the ZMQ_PROTOCOL_ERROR_* code for a name, with or without the
+ * "ZMQ_PROTOCOL_ERROR_" prefix, case-insensitive; -1 with errno EINVAL for
+ * NULL or an unknown name. Any thread. */
+ZMQOBS_EXPORT int64_t zmqobs_protocol_error_code (const char *name);
+
+/* Decodes one version 1 monitor message: frame1 must be exactly 6 bytes
+ * (16-bit event, 32-bit value, host byte order, read with memcpy so any
+ * alignment is fine), frame2 is the endpoint (may be NULL only when size2
+ * is 0). The endpoint is copied, bounded and NUL-terminated; a longer one
+ * is truncated and out->endpoint_truncated is set.
+ * Returns 0, or -1 with errno EINVAL (out is NULL) or EPROTO (frame1 NULL
+ * or not 6 bytes, frame2 NULL with size2 > 0). On error *out is zeroed.
+ * Pure; any thread. */
+ZMQOBS_EXPORT int zmqobs_event_decode (const void *frame1, size_t size1,
+                                       const void *frame2, size_t size2,
+                                       zmqobs_event_t *out);
+
+/* Returns the symbolic name of an errno value as counted in
+ * zmq_errors_total ("EFSM", "ETERM", "EAGAIN", ...), or "OTHER" for values
+ * outside the table. Never NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_errno_name (int err);
+
+/* ------------------------------------------------------------------------
+ * Observer and options
+ * ---------------------------------------------------------------------- */
+
+typedef struct zmqobs zmqobs_t;
+typedef struct zmqobs_socket zmqobs_socket_t;
+
+/* A constant label added to every series (name must match
+ * [a-zA-Z_][a-zA-Z0-9_]* and not start with "__"). */
+typedef struct zmqobs_label {
+    const char *name;
+    const char *value;
+} zmqobs_label_t;
+
+/* Options for zmqobs_new. A zero-filled struct, or NULL, means defaults;
+ * zmqobs_options_init fills one with the defaults spelled out. The observer
+ * copies everything it needs (strings and arrays included) during
+ * zmqobs_new, so the struct may be freed afterwards. */
+typedef struct zmqobs_options {
+    /* Monitor event mask passed to zmq_socket_monitor; 0 = ZMQ_EVENT_ALL. */
+    uint32_t events;
+    /* 0 (default): zmqobs_new starts one background thread that drains all
+     * monitors and serves HTTP. 1: no thread; the host calls
+     * zmqobs_process from its own loop (see zmqobs_pollitems). */
+    int host_driven;
+    /* Latency ring capacity in samples, a power of two up to 1 << 20;
+     * 0 = ZMQOBS_DEFAULT_RING_CAPACITY. */
+    uint32_t ring_capacity;
+    /* Automatic REQ/REP latency: time one request/reply cycle in N.
+     * 0 = ZMQOBS_DEFAULT_SAMPLE_EVERY, 1 = every cycle,
+     * ZMQOBS_SAMPLE_NEVER = off. */
+    uint32_t latency_sample_every;
+    /* 0 (default): latency is recorded only by the socket's owner thread
+     * (single-writer, cheapest). 1: zmqobs_record_latency may be called
+     * from any thread; every record then uses atomic read-modify-write. */
+    int latency_shared;
+    /* Histogram upper bounds in nanoseconds, strictly increasing, at most
+     * ZMQOBS_BUCKETS_MAX, each a whole number of nanoseconds so that it
+     * maps exactly onto a Prometheus le bound; NULL = the default (10us,
+     * 25us, 50us, ... 10s, 25s: twenty 1-2.5-5 steps). */
+    const uint64_t *buckets_ns;
+    size_t bucket_count;
+    /* Metric name prefix, e.g. "myapp" gives "myapp_zmq_messages_sent_total";
+     * NULL or "" = none. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. */
+    const char *namespace_prefix;
+    /* Constant labels added to every series, at most ZMQOBS_LABELS_MAX. */
+    const zmqobs_label_t *labels;
+    size_t label_count;
+    /* 1: leave out the process_* metrics (on by default). */
+    int no_process_metrics;
+} zmqobs_options_t;
+
+/* Fills *opts with the defaults. Returns 0, or -1 with EINVAL for NULL. */
+ZMQOBS_EXPORT int zmqobs_options_init (zmqobs_options_t *opts);
+
+/* Creates an observer for sockets of the libzmq context zmq_ctx (the
+ * context is used for the observer's internal inproc sockets; it must
+ * outlive zmqobs_destroy unless it is terminated first, see below). NULL
+ * opts means defaults. Unless opts->host_driven is set, starts the
+ * background thread.
+ * Returns the observer, or NULL with errno EINVAL (NULL context, invalid
+ * option: ring capacity not a power of two, unsorted or zero buckets, bad
+ * prefix or label name), EFAULT (zmq_ctx is not a live context), ENOMEM,
+ * or an errno from pthread_create or libzmq. Any thread. */
+ZMQOBS_EXPORT zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts);
+
+/* Detaches every attached socket (as zmqobs_detach does), stops serving
+ * HTTP, joins the background thread, frees the observer and sets *self_p
+ * to NULL. Accepts NULL and a pointer to NULL. After it returns, the host
+ * may close its sockets and terminate the context. If the context was
+ * terminated first, it still completes. Call it from one thread, once no
+ * other thread uses the observer. */
+ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
+
+/* Attaches a libzmq socket under a name. The name (1..ZMQOBS_NAME_MAX
+ * bytes of valid UTF-8; quotes, backslashes and newlines are fine, the
+ * formatters escape them) must be unique within the observer. Starts a
+ * monitor on the socket with a fresh inproc endpoint and connects its
+ * reader before returning, so a later zmq_bind or zmq_connect never
+ * blocks on it. Call it on the thread that owns zmq_socket.
+ * Returns the handle (owned by the observer until zmqobs_detach), or NULL
+ * with errno EINVAL (NULL self or name, empty, too long or invalid UTF-8
+ * name), ENOTSOCK (zmq_socket is NULL or not a live socket), EEXIST (name
+ * already attached), ETERM (context terminated), ENOMEM. On failure the
+ * socket is left as it was. */
+ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket,
+                                              const char *name);
+
+/* Stops the socket's monitor in the safe order (stop while draining, wait
+ * a bounded time for MONITOR_STOPPED, close the reader), removes its
+ * metrics from the observer, frees the handle and sets *sock_p to NULL.
+ * Accepts NULL and a pointer to NULL. After it returns the host may
+ * zmq_close the socket. Call it on the thread that owns the socket. */
+ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
+
+/* Returns the name given at attach (never NULL; "" for NULL s). */
+ZMQOBS_EXPORT const char *zmqobs_socket_name (const zmqobs_socket_t *s);
+
+/* Returns the libzmq socket handle given at attach, or NULL for NULL s. */
+ZMQOBS_EXPORT void *zmqobs_socket_handle (const zmqobs_socket_t *s);
+
+/* Returns the ZMQ_* socket type name ("REQ", "ROUTER", ...), never NULL. */
+ZMQOBS_EXPORT const char *zmqobs_socket_type_name (int type);
+
+/* ------------------------------------------------------------------------
+ * Hot path: send/recv wrappers and record calls.
+ *
+ * The wrappers take the same arguments as libzmq's and return the same
+ * values with the same errno; they add accounting per message part. They
+ * are static inline so that counting costs a handful of instructions in
+ * the caller instead of a call into the shared library; the layout of
+ * zmqobs_hot_t below is therefore part of the ABI of this major version
+ * (a change to it changes the soname). It is private all the same: read
+ * metrics with zmqobs_socket_stats, never through these fields.
+ *
+ * Everything in this section runs on the socket's owner thread, except
+ * where a comment says "any thread".
+ * ---------------------------------------------------------------------- */
+
+typedef struct zmqobs_hot {
+    void *handle;              /* the host's libzmq socket */
+    uint64_t sent_msgs;        /* owner-written counters ... */
+    uint64_t sent_bytes;
+    uint64_t recv_msgs;
+    uint64_t recv_bytes;
+    uint64_t *ring;            /* latency ring, ring_mask + 1 samples (ns) */
+    uint64_t ring_head;        /* samples ever written to the ring */
+    uint64_t *hist;            /* bucket counts, hist_n + 1 (last is +Inf) */
+    const uint64_t *bounds;    /* hist_n bounds in ns, increasing */
+    const uint8_t *lut;        /* first bucket >= 2^k, for k in 0..63 */
+    uint64_t hist_sum;         /* sum of recorded latencies in ns */
+    uint32_t ring_mask;
+    uint32_t hist_n;
+    uint32_t shared;           /* 1: latency records use atomic RMW */
+    uint32_t cycle_every;      /* REQ/REP sampling period, 0 = off */
+    uint32_t cycle_left;       /* cycles until the next sampled one */
+    uint32_t cycle_state;      /* nonzero: the next recv finishes work */
+    uint64_t cycle_start;      /* monotonic ns when the timed cycle began */
+} zmqobs_hot_t;
+
+/* Out-of-line parts of the wrappers; not for direct use. */
+ZMQOBS_EXPORT void zmqobs__send_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__recv_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__cycle_send (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__cycle_recv (zmqobs_socket_t *s, int more);
+ZMQOBS_EXPORT void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns);
+ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
+
+#define ZMQOBS__LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
+#define ZMQOBS__STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
+/* Single-writer increment: a relaxed load and a relaxed store, no lock. */
+#define ZMQOBS__BUMP(p, n) ZMQOBS__STORE ((p), ZMQOBS__LOAD (p) + (n))
+
+static inline void zmqobs__count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
+                                       zmqobs_socket_t *s)
+{
+    ZMQOBS__BUMP (&h->sent_msgs, 1);
+    ZMQOBS__BUMP (&h->sent_bytes, bytes);
+    if (ZMQOBS_UNLIKELY (h->cycle_every) && !(flags & ZMQ_SNDMORE)) {
+        uint32_t left = h->cycle_left - 1;
+        h->cycle_left = left;
+        if (left == 0 || h->cycle_state)
+            zmqobs__cycle_send (s);
+    }
+}
+
+/* Records one sent message part of len bytes: for hosts that do their own
+ * I/O. flags are the send flags (ZMQ_SNDMORE marks a non-final part).
+ * Owner thread. A NULL s is ignored. */
+static inline void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
+{
+    if (ZMQOBS_LIKELY (s != NULL))
+        zmqobs__count_sent ((zmqobs_hot_t *) s, len, flags, s);
+}
+
+/* Records one received message part of len bytes; more is nonzero when
+ * more parts of the same message follow (ZMQ_RCVMORE). Owner thread. A
+ * NULL s is ignored. */
+static inline void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL))
+        return;
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    ZMQOBS__BUMP (&h->recv_msgs, 1);
+    ZMQOBS__BUMP (&h->recv_bytes, len);
+    if (ZMQOBS_UNLIKELY (h->cycle_state))
+        zmqobs__cycle_recv (s, more);
+}
+
+/* Records a failed send (op 0) or recv (op 1) with errno value err:
+ * counted in zmq_errors_total by errno name, EAGAIN apart. Owner thread.
+ * Returns 0, or -1 with EINVAL (NULL s, op not 0 or 1). */
+ZMQOBS_EXPORT int zmqobs_record_error (zmqobs_socket_t *s, int op, int err);
+#define ZMQOBS_OP_SEND 0
+#define ZMQOBS_OP_RECV 1
+
+/* Records one latency sample in nanoseconds into the ring (recent window,
+ * exact quantiles) and the histogram (all time). Owner thread by default:
+ * about 20 instructions, no lock, no allocation. With the option
+ * latency_shared set, any thread may call it, and it uses atomic
+ * read-modify-write. A NULL s is ignored. */
+static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL))
+        return;
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    if (ZMQOBS_UNLIKELY (h->shared)) {
+        zmqobs__latency_shared (s, ns);
+        return;
+    }
+    uint32_t i = h->lut[63 - __builtin_clzll (ns | 1)];
+    while (i < h->hist_n && ns > h->bounds[i])
+        i++;
+    ZMQOBS__BUMP (&h->hist[i], 1);
+    ZMQOBS__BUMP (&h->hist_sum, ns);
+    uint64_t head = h->ring_head;
+    ZMQOBS__STORE (&h->ring[head & h->ring_mask], ns);
+    /* release: a reader that sees the new head also sees the sample */
+    __atomic_store_n (&h->ring_head, head + 1, __ATOMIC_RELEASE);
+}
+
+/* zmq_send with accounting. Same arguments, return value and errno as
+ * zmq_send; a NULL s gives -1 with ENOTSOCK. Owner thread. */
+static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len,
+                               int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_send (h->handle, buf, len, flags);
+    if (ZMQOBS_LIKELY (rc >= 0))
+        zmqobs__count_sent (h, (uint64_t) rc, flags, s);
+    else
+        zmqobs__send_failed (s);
+    return rc;
+}
+
+/* zmq_recv with accounting. Same arguments, return value and errno as
+ * zmq_recv. The bytes counted are the size of the part on the wire (the
+ * return value), also when it was truncated to len. Owner thread. */
+static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_recv (h->handle, buf, len, flags);
+    if (ZMQOBS_LIKELY (rc >= 0)) {
+        ZMQOBS__BUMP (&h->recv_msgs, 1);
+        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        if (ZMQOBS_UNLIKELY (h->cycle_state))
+            zmqobs__cycle_recv (s, zmqobs__rcvmore (s));
+    } else
+        zmqobs__recv_failed (s);
+    return rc;
+}
+
+/* zmq_msg_send with accounting (note libzmq's argument order: message
+ * first). Same return value and errno as zmq_msg_send. Owner thread. */
+static inline int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_msg_send (msg, h->handle, flags);
+    if (ZMQOBS_LIKELY (rc >= 0))
+        zmqobs__count_sent (h, (uint64_t) rc, flags, s);
+    else
+        zmqobs__send_failed (s);
+    return rc;
+}
+
+/* zmq_msg_recv with accounting. Same return value and errno as
+ * zmq_msg_recv. Owner thread. */
+static inline int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_msg_recv (msg, h->handle, flags);
+    if (ZMQOBS_LIKELY (rc >= 0)) {
+        ZMQOBS__BUMP (&h->recv_msgs, 1);
+        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        if (ZMQOBS_UNLIKELY (h->cycle_state))
+            zmqobs__cycle_recv (s, zmq_msg_more (msg));
+    } else
+        zmqobs__recv_failed (s);
+    return rc;
+}
+
+/* Sets the queue-depth gauge (zmq_queue_depth). Any thread: a relaxed
+ * atomic store. A NULL s is ignored. */
+ZMQOBS_EXPORT void zmqobs_set_queue_depth (zmqobs_socket_t *s, int64_t depth);
+
+/* Adds delta (may be negative) to the queue-depth gauge. Any thread: an
+ * atomic fetch-and-add. A NULL s is ignored. */
+ZMQOBS_EXPORT void zmqobs_add_queue_depth (zmqobs_socket_t *s, int64_t delta);
+
+/* ------------------------------------------------------------------------
+ * Snapshots
+ * ---------------------------------------------------------------------- */
+
+/* The errno values counted one by one; anything else counts as OTHER. */
+#define ZMQOBS_ERRNO_SLOTS 16
+/* Handshake failure reasons: every ZMQ_PROTOCOL_ERROR_* code, then AUTH,
+ * NO_DETAIL and UNKNOWN_PROTOCOL_ERROR. */
+#define ZMQOBS_HANDSHAKE_SLOTS 24
+
+/* Quantiles of the recent window: exact (nearest rank) over the samples
+ * the ring holds at the time of the snapshot. All zero when count is 0. */
+typedef struct zmqobs_window {
+    uint64_t count;    /* samples in the window (<= ring capacity) */
+    uint64_t min_ns, max_ns, mean_ns;
+    uint64_t p50_ns, p90_ns, p95_ns, p99_ns, p999_ns;
+} zmqobs_window_t;
+
+/* A typed snapshot of one socket's metrics. Counters are monotonic; a
+ * snapshot taken while traffic flows is a consistent-enough view (each
+ * field is read atomically, fields may be a few operations apart). */
+typedef struct zmqobs_stats {
+    char name[ZMQOBS_NAME_MAX + 1];
+    int type;                          /* ZMQ_REQ, ZMQ_ROUTER, ... */
+    uint64_t attached_ns;              /* CLOCK_REALTIME ns at attach */
+    uint64_t uptime_ns;                /* monotonic ns since attach */
+    /* traffic (wrappers and record calls) */
+    uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
+    /* errors[op][slot]: op is ZMQOBS_OP_SEND/RECV, slot names come from
+     * zmqobs_errno_slot_name(slot); EAGAIN has its own slot. */
+    uint64_t errors[2][ZMQOBS_ERRNO_SLOTS];
+    int64_t queue_depth;
+    /* monitor */
+    uint64_t events[ZMQOBS_EVENT_SLOTS];   /* events[i] counts event 1u << i */
+    int64_t connections;                   /* peers connected now, >= 0 */
+    uint64_t listening;                    /* endpoints listening now */
+    uint64_t reconnects;                   /* CONNECT_RETRIED */
+    uint64_t handshake_failures[ZMQOBS_HANDSHAKE_SLOTS];
+    uint64_t malformed_events;             /* monitor messages skipped */
+    uint32_t last_error_event;             /* 0 if none */
+    uint32_t last_error_value;
+    char last_error_endpoint[ZMQOBS_ENDPOINT_MAX + 1];
+    /* latency */
+    zmqobs_window_t window;
+    uint32_t bucket_count;                 /* bounds in use */
+    uint64_t bounds_ns[ZMQOBS_BUCKETS_MAX];
+    uint64_t buckets[ZMQOBS_BUCKETS_MAX + 1]; /* per bucket, NOT cumulative;
+                                                 buckets[bucket_count] is the
+                                                 overflow (+Inf) bucket */
+    uint64_t latency_count;                /* sum of buckets */
+    uint64_t latency_sum_ns;
+} zmqobs_stats_t;
+
+/* Name of errno slot i ("EAGAIN", "EFSM", ..., "OTHER"), "UNKNOWN" out of
+ * range. Never NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_errno_slot_name (unsigned slot);
+
+/* Name of handshake-failure slot i (a protocol error name, "AUTH",
+ * "NO_DETAIL", ...), "UNKNOWN" out of range. Never NULL. Any thread. */
+ZMQOBS_EXPORT const char *zmqobs_handshake_slot_name (unsigned slot);
+
+/* Fills *out with a snapshot of the socket's metrics, window quantiles
+ * included. Does not allocate. Any thread, while the socket is attached.
+ * Returns 0, or -1 with EINVAL (NULL argument). */
+ZMQOBS_EXPORT int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+
+/* Returns the number of sockets attached now; -1 with EINVAL for NULL. */
+ZMQOBS_EXPORT int zmqobs_socket_count (zmqobs_t *self);
+
+/* ------------------------------------------------------------------------
+ * Monitor: events, callback and host-driven mode
+ * ---------------------------------------------------------------------- */
+
+/* What the event callback receives. Pointers are valid during the call. */
+typedef struct zmqobs_event_info {
+    const char *socket_name;       /* name given at attach */
+    const char *event_name;        /* zmqobs_event_name(event->event) */
+    const char *value_meaning;     /* zmqobs_value_kind_name(...) */
+    const char *value_text;        /* errno/protocol error name or "" */
+    const zmqobs_event_t *event;   /* code, value, endpoint */
+    uint64_t timestamp_ns;         /* CLOCK_REALTIME ns when drained */
+} zmqobs_event_info_t;
+
+typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
+
+/* Installs fn (NULL removes it) to be called for every decoded event, on
+ * the thread that drains monitors (the background thread, or the thread
+ * calling zmqobs_process). fn must not call zmqobs_attach/detach/destroy.
+ * Returns 0, or -1 with EINVAL (NULL self). Any thread. */
+ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg);
+
+/* A ready-made event callback: writes one JSON object per line to the
+ * FILE * passed as arg, e.g.
+ * {"ts":"2026-01-02T03:04:05.678Z","socket":"frontend","event":"ACCEPTED",
+ *  "value":12,"meaning":"fd","endpoint":"tcp://127.0.0.1:5555"}
+ * with strings escaped for JSON, then flushes. */
+ZMQOBS_EXPORT void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg);
+
+/* Host-driven mode (options.host_driven = 1): fills up to size poll items
+ * for the observer's sockets (monitor readers, HTTP listener and
+ * connections) and returns how many it needs, so (NULL, 0) measures. Put
+ * them in the host's zmq_poll and call zmqobs_process(self, 0) when any is
+ * ready. The set changes on attach, detach and serve: refill before each
+ * poll. Returns -1 with EINVAL (NULL self, items NULL with size > 0).
+ * The thread that calls zmqobs_process. */
+ZMQOBS_EXPORT int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size);
+
+/* Host-driven mode: waits up to timeout_ms (0 = do not wait, -1 = until
+ * something happens) for monitor events and HTTP requests and processes
+ * all that are pending. Returns the number of monitor events processed, or
+ * -1 with EINVAL (NULL self), ENOTSUP (observer has its own thread),
+ * ETERM (context terminated). One thread at a time. */
+ZMQOBS_EXPORT int zmqobs_process (zmqobs_t *self, long timeout_ms);
+
+/* ------------------------------------------------------------------------
+ * Exposition
+ * ---------------------------------------------------------------------- */
+
+typedef enum zmqobs_format {
+    ZMQOBS_FORMAT_PROMETHEUS = 0, /* text 0.0.4 */
+    ZMQOBS_FORMAT_OPENMETRICS,    /* OpenMetrics 1.0.0 */
+    ZMQOBS_FORMAT_JSON,           /* one JSON object */
+    ZMQOBS_FORMAT_TEXT            /* a human report */
+} zmqobs_format_t;
+
+/* Writes every attached socket's metrics (and the process metrics unless
+ * turned off) in the given format into buf, with snprintf semantics: at
+ * most size bytes, NUL-terminated when size > 0; returns the length the
+ * whole output needs (without the NUL), so (NULL, 0) measures. No heap
+ * allocation. Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
+ * unknown format). Any thread. */
+ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf,
+                                 size_t size);
+
+/* The exact HTTP Content-Type for a format, never NULL. */
+ZMQOBS_EXPORT const char *zmqobs_content_type (zmqobs_format_t format);
+
+/* Picks the exposition format for an HTTP Accept header: OpenMetrics
+ * 1.0.0 when the client prefers it (q-values respected), otherwise text
+ * 0.0.4 (also for NULL, empty or unparsable headers). Any thread. */
+ZMQOBS_EXPORT zmqobs_format_t zmqobs_format_from_accept (const char *accept);
+
+/* ------------------------------------------------------------------------
+ * Built-in HTTP endpoint
+ * ---------------------------------------------------------------------- */
+
+/* Serves GET/HEAD /metrics, /healthz and /readyz on endpoint, e.g.
+ * "tcp://127.0.0.1:9464" (port 0 or "*" picks a free port, see
+ * zmqobs_serve_port). Runs in the observer's thread, or in
+ * zmqobs_process in host-driven mode. Returns 0, or -1 with EINVAL (NULL
+ * or malformed endpoint), EALREADY (already serving), EADDRINUSE,
+ * EADDRNOTAVAIL, ENOMEM. Any thread. */
+ZMQOBS_EXPORT int zmqobs_serve (zmqobs_t *self, const char *endpoint);
+
+/* Returns the TCP port being served, or -1 with EINVAL (NULL self) or
+ * ENOTCONN (not serving). Any thread. */
+ZMQOBS_EXPORT int zmqobs_serve_port (zmqobs_t *self);
+
+/* Stops serving and closes every HTTP connection. Returns 0, or -1 with
+ * EINVAL (NULL self) or ENOTCONN (not serving). Any thread. */
+ZMQOBS_EXPORT int zmqobs_serve_stop (zmqobs_t *self);
+
+/* Readiness as /readyz reports it: 1 when every attached socket has what
+ * it needs (bound sockets listening, connecting sockets with at least one
+ * connected peer), 0 otherwise; when reason is not NULL, writes a
+ * plain-text reason per socket into it with snprintf semantics. Returns -1
+ * with EINVAL for NULL self. Any thread. */
+ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZMQOBS_H */

@@ -1,0 +1,307 @@
+/*
+ * metrics.c - the per-socket metric block: the out-of-line parts of the
+ * send/recv wrappers, automatic REQ/REP latency, the shared-writer latency
+ * path, and snapshots with exact window quantiles.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "zmqobs_private.h"
+
+#include <string.h>
+
+enum { CYCLE_IDLE = 0, CYCLE_TIMING = 1, CYCLE_ARMED = 2 };
+
+void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64])
+{
+    /* lut[k] = first bucket whose bound is >= 2^k: every earlier bound is
+     * below any value in [2^k, 2^(k+1)), so the scan may start there. */
+    uint32_t i = 0;
+    for (unsigned k = 0; k < 64; k++) {
+        uint64_t low = (uint64_t) 1 << k;
+        while (i < n && bounds[i] < low)
+            i++;
+        lut[k] = (uint8_t) i;
+    }
+}
+
+void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
+{
+    zmqobs_hot_t *h = &s->hot;
+    s->type = type;
+    h->ring = s->ring_store;
+    h->ring_mask = obs->ring_capacity - 1;
+    h->hist = s->hist_store;
+    h->bounds = obs->bounds;
+    h->lut = obs->lut;
+    h->hist_n = obs->bucket_count;
+    h->shared = (uint32_t) obs->latency_shared;
+    if ((type == ZMQ_REQ || type == ZMQ_REP) && obs->sample_every) {
+        h->cycle_every = obs->sample_every;
+        /* Both kinds time their first cycle, then one in cycle_every. */
+        if (type == ZMQ_REQ) {
+            h->cycle_left = 1;
+        } else {
+            h->cycle_left = obs->sample_every;
+            h->cycle_state = CYCLE_ARMED;
+        }
+    }
+    s->cached_head = UINT64_MAX;
+}
+
+void zmqobs__send_failed (zmqobs_socket_t *s)
+{
+    int err = errno;
+    zmqobs_record_error (s, ZMQOBS_OP_SEND, err);
+    errno = err;
+}
+
+void zmqobs__recv_failed (zmqobs_socket_t *s)
+{
+    int err = errno;
+    zmqobs_record_error (s, ZMQOBS_OP_RECV, err);
+    errno = err;
+}
+
+int zmqobs_record_error (zmqobs_socket_t *s, int op, int err)
+{
+    if (!s || (op != ZMQOBS_OP_SEND && op != ZMQOBS_OP_RECV)) {
+        errno = EINVAL;
+        return -1;
+    }
+    BUMP (&s->errors[op][zmqobs__errno_slot (err)], 1);
+    return 0;
+}
+
+int zmqobs__rcvmore (zmqobs_socket_t *s)
+{
+    int err = errno;
+    int more = 0;
+    size_t size = sizeof more;
+    if (zmq_getsockopt (s->hot.handle, ZMQ_RCVMORE, &more, &size) != 0)
+        more = 0;
+    errno = err;
+    return more;
+}
+
+/* Called after the final part of a message was sent, when a sampled cycle
+ * starts (REQ) or ends (REP), or when timing is in progress. */
+void zmqobs__cycle_send (zmqobs_socket_t *s)
+{
+    zmqobs_hot_t *h = &s->hot;
+    if (s->type == ZMQ_REQ) {
+        if (h->cycle_left == 0) {
+            h->cycle_left = h->cycle_every;
+            h->cycle_start = zmqobs__now_ns ();
+            h->cycle_state = CYCLE_TIMING;
+        } else {
+            /* a new request before the reply (ZMQ_REQ_RELAXED): give up */
+            h->cycle_state = CYCLE_IDLE;
+        }
+        return;
+    }
+    if (h->cycle_state == CYCLE_TIMING) {
+        zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
+        h->cycle_state = CYCLE_IDLE;
+    }
+    if (h->cycle_left == 0) {
+        h->cycle_left = h->cycle_every;
+        h->cycle_state = CYCLE_ARMED;
+    }
+}
+
+/* Called after a part was received while cycle_state is set. */
+void zmqobs__cycle_recv (zmqobs_socket_t *s, int more)
+{
+    zmqobs_hot_t *h = &s->hot;
+    if (more)
+        return; /* the cycle turns on the last part only */
+    if (s->type == ZMQ_REQ) {
+        if (h->cycle_state == CYCLE_TIMING) {
+            zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
+            h->cycle_state = CYCLE_IDLE;
+        }
+    } else if (h->cycle_state == CYCLE_ARMED) {
+        h->cycle_start = zmqobs__now_ns ();
+        h->cycle_state = CYCLE_TIMING;
+    }
+}
+
+/* Any-thread latency record: every field by atomic read-modify-write. */
+void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
+{
+    zmqobs_hot_t *h = &s->hot;
+    uint32_t i = h->lut[63 - __builtin_clzll (ns | 1)];
+    while (i < h->hist_n && ns > h->bounds[i])
+        i++;
+    ADD (&h->hist[i], 1);
+    ADD (&h->hist_sum, ns);
+    uint64_t slot = ADD (&h->ring_head, 1);
+    STORE (&h->ring[slot & h->ring_mask], ns);
+}
+
+void zmqobs_set_queue_depth (zmqobs_socket_t *s, int64_t depth)
+{
+    if (s)
+        STORE (&s->queue_depth, depth);
+}
+
+void zmqobs_add_queue_depth (zmqobs_socket_t *s, int64_t delta)
+{
+    if (s)
+        ADD (&s->queue_depth, delta);
+}
+
+/* ------------------------------------------------------------------------
+ * Window quantiles
+ * ---------------------------------------------------------------------- */
+
+static void swap (uint64_t *a, uint64_t *b)
+{
+    uint64_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Rearranges a[lo..hi) so that a[k] holds the value it would hold if
+ * sorted, smaller-or-equal values before it and larger-or-equal after.
+ * Three-way partitioning keeps runs of equal values linear. */
+static void select_kth (uint64_t *a, size_t lo, size_t hi, size_t k)
+{
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        /* median of three as the pivot */
+        uint64_t x = a[lo], y = a[mid], z = a[hi - 1];
+        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x))
+                               : (x < z ? x : (y < z ? z : y));
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (a[i] < pivot)
+                swap (&a[lt++], &a[i++]);
+            else if (a[i] > pivot)
+                swap (&a[i], &a[--gt]);
+            else
+                i++;
+        }
+        if (k < lt)
+            hi = lt;
+        else if (k >= gt)
+            lo = gt;
+        else
+            return;
+    }
+}
+
+/* Nearest rank: the smallest sample with at least num/den of the window
+ * at or below it. */
+static size_t rank_index (size_t n, uint64_t num, uint64_t den)
+{
+    uint64_t r = (num * n + den - 1) / den;
+    return r == 0 ? 0 : (size_t) r - 1;
+}
+
+void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
+                     uint64_t *scratch, zmqobs_window_t *out)
+{
+    memset (out, 0, sizeof *out);
+    size_t n = head < capacity ? (size_t) head : capacity;
+    if (n == 0)
+        return;
+    uint64_t min = UINT64_MAX, max = 0, sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = LOAD (&ring[i]);
+        scratch[i] = v;
+        min = v < min ? v : min;
+        max = v > max ? v : max;
+        sum += v;
+    }
+    out->count = n;
+    out->min_ns = min;
+    out->max_ns = max;
+    out->mean_ns = sum / n;
+    static const uint64_t q[5][2] = {{1, 2}, {9, 10}, {95, 100}, {99, 100}, {999, 1000}};
+    uint64_t *dst[5] = {&out->p50_ns, &out->p90_ns, &out->p95_ns, &out->p99_ns,
+                        &out->p999_ns};
+    /* Ranks increase, so each selection only needs the part above the
+     * previous one. */
+    size_t lo = 0;
+    for (int j = 0; j < 5; j++) {
+        size_t k = rank_index (n, q[j][0], q[j][1]);
+        if (k >= lo) {
+            select_kth (scratch, lo, n, k);
+            lo = k;
+        }
+        *dst[j] = scratch[k];
+    }
+}
+
+/* Snapshot with obs->lock held by the caller (for the last error). */
+int zmqobs__socket_stats_locked (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
+{
+    /* The quantile cache is mutable state behind a const handle, guarded
+     * by the observer's scratch lock. */
+    zmqobs_socket_t *s = (zmqobs_socket_t *) cs;
+    const zmqobs_hot_t *h = &s->hot;
+    zmqobs_t *obs = s->obs;
+    memset (out, 0, sizeof *out);
+    memcpy (out->name, s->name, s->name_len + 1);
+    out->type = s->type;
+    out->attached_ns = s->attached_wall_ns;
+    out->uptime_ns = zmqobs__now_ns () - s->attached_mono_ns;
+    out->msgs_sent = LOAD (&h->sent_msgs);
+    out->bytes_sent = LOAD (&h->sent_bytes);
+    out->msgs_received = LOAD (&h->recv_msgs);
+    out->bytes_received = LOAD (&h->recv_bytes);
+    for (int op = 0; op < 2; op++)
+        for (int i = 0; i < ZMQOBS_ERRNO_SLOTS; i++)
+            out->errors[op][i] = LOAD (&s->errors[op][i]);
+    out->queue_depth = LOAD (&s->queue_depth);
+
+    const zmqobs_mon_block_t *m = &s->mon;
+    for (int i = 0; i < ZMQOBS_EVENT_SLOTS; i++)
+        out->events[i] = LOAD (&m->events[i]);
+    int64_t conn = LOAD (&m->connections);
+    out->connections = conn < 0 ? 0 : conn;
+    out->listening = LOAD (&m->listening);
+    out->reconnects = LOAD (&m->reconnects);
+    for (int i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
+        out->handshake_failures[i] = LOAD (&m->handshake_failures[i]);
+    out->malformed_events = LOAD (&m->malformed);
+    out->last_error_event = m->last_error_event;
+    out->last_error_value = m->last_error_value;
+    memcpy (out->last_error_endpoint, m->last_error_endpoint,
+            sizeof out->last_error_endpoint);
+
+    out->bucket_count = h->hist_n;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i <= h->hist_n; i++) {
+        if (i < h->hist_n)
+            out->bounds_ns[i] = h->bounds[i];
+        out->buckets[i] = LOAD (&h->hist[i]);
+        total += out->buckets[i];
+    }
+    out->latency_count = total;
+    out->latency_sum_ns = LOAD (&h->hist_sum);
+
+    /* acquire: pairs with the writer's release of ring_head */
+    uint64_t head = __atomic_load_n (&h->ring_head, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock (&obs->scratch_lock);
+    if (s->cached_head != head) {
+        zmqobs__window (h->ring, head, h->ring_mask + 1, obs->scratch, &s->cached_window);
+        s->cached_head = head;
+    }
+    out->window = s->cached_window;
+    pthread_mutex_unlock (&obs->scratch_lock);
+    return 0;
+}
+
+int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t *out)
+{
+    if (!s || !out) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock (&s->obs->lock);
+    int rc = zmqobs__socket_stats_locked (s, out);
+    pthread_mutex_unlock (&s->obs->lock);
+    return rc;
+}

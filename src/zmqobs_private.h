@@ -1,0 +1,220 @@
+/*
+ * zmqobs_private.h - declarations shared between the library's modules.
+ * Not installed. Names shared between files start with zmqobs__.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_PRIVATE_H
+#define ZMQOBS_PRIVATE_H
+
+#include "zmqobs.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define ZMQOBS_CACHELINE 64
+
+/* ------------------------------------------------------------------------
+ * Allocation: every allocation in the library goes through these, so that
+ * tests can make the n-th one fail (see zmqobs__alloc_fail_at).
+ * ---------------------------------------------------------------------- */
+void *zmqobs__malloc (size_t size);
+void *zmqobs__calloc (size_t count, size_t size);
+void zmqobs__free (void *ptr);
+/* Test hook: when > 0, the allocation with this ordinal (counting from 1
+ * since the hook was set) fails with ENOMEM, and every later one succeeds.
+ * 0 = never fail. zmqobs__alloc_count counts allocations since the hook
+ * was last set. Not thread-safe by design: tests set it while quiet. */
+extern long zmqobs__alloc_fail_at;
+extern long zmqobs__alloc_count;
+
+/* Clocks, in nanoseconds. */
+uint64_t zmqobs__now_ns (void);      /* CLOCK_MONOTONIC */
+uint64_t zmqobs__wall_ns (void);     /* CLOCK_REALTIME */
+
+/* Relaxed atomic helpers for fields shared between threads. */
+#define LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
+#define STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
+#define BUMP(p, n) STORE ((p), LOAD (p) + (n)) /* single writer only */
+#define ADD(p, n) __atomic_fetch_add ((p), (n), __ATOMIC_RELAXED)
+
+/* ------------------------------------------------------------------------
+ * events.c
+ * ---------------------------------------------------------------------- */
+/* Index of an errno value in the errno slots (EAGAIN is slot 0, the last
+ * slot is OTHER). */
+unsigned zmqobs__errno_slot (int err);
+/* Index of a handshake failure in the handshake slots: for
+ * HANDSHAKE_FAILED_PROTOCOL the protocol error's slot, for
+ * HANDSHAKE_FAILED_AUTH the AUTH slot, for NO_DETAIL the NO_DETAIL slot. */
+unsigned zmqobs__handshake_slot (uint32_t event, uint32_t value);
+/* Bit index (0..31) of a single-bit event code, or -1. */
+int zmqobs__event_bit (uint32_t event);
+/* Text for an event's value: the errno name, protocol error name, or "". */
+const char *zmqobs__value_text (uint32_t event, uint32_t value);
+
+/* ------------------------------------------------------------------------
+ * Per-socket metric block.
+ *
+ * Layout rule: the fields each kind of writer touches live on their own
+ * cache lines. hot: the owner thread (wrappers, record calls). depth: any
+ * thread (atomic RMW). mon: the draining thread only. Readers (snapshots,
+ * scrapes) use relaxed loads everywhere.
+ * ---------------------------------------------------------------------- */
+typedef struct zmqobs_mon_block {
+    uint64_t events[ZMQOBS_EVENT_SLOTS]; /* by bit index of the event */
+    int64_t connections;                 /* gauge, never below 0 */
+    uint64_t pending_failed;             /* failed handshakes whose
+                                            DISCONNECTED is still due */
+    uint64_t listening;                  /* LISTENING minus listener CLOSED */
+    uint64_t reconnects;
+    uint64_t handshake_failures[ZMQOBS_HANDSHAKE_SLOTS];
+    uint64_t malformed;
+    int bound;                           /* saw LISTENING or BIND_FAILED */
+    int connecting;                      /* saw CONNECT_* */
+    /* last error event; guarded by obs->lock (rare writes, scrape reads) */
+    uint32_t last_error_event;
+    uint32_t last_error_value;
+    char last_error_endpoint[ZMQOBS_ENDPOINT_MAX + 1];
+} zmqobs_mon_block_t;
+
+struct zmqobs_socket {
+    zmqobs_hot_t hot; /* must stay first: the inline wrappers cast to it */
+    /* owner thread, cold: errors are rare */
+    uint64_t errors[2][ZMQOBS_ERRNO_SLOTS] __attribute__ ((aligned (ZMQOBS_CACHELINE)));
+    /* any thread, atomic RMW */
+    int64_t queue_depth __attribute__ ((aligned (ZMQOBS_CACHELINE)));
+    /* draining thread */
+    zmqobs_mon_block_t mon __attribute__ ((aligned (ZMQOBS_CACHELINE)));
+
+    /* immutable after attach */
+    zmqobs_t *obs;
+    int type;                 /* ZMQ_TYPE of the host socket */
+    uint64_t attached_wall_ns;
+    uint64_t attached_mono_ns;
+    uint64_t hist_store[ZMQOBS_BUCKETS_MAX + 1];
+    char name[ZMQOBS_NAME_MAX + 1];
+    size_t name_len;
+
+    /* monitor module state (owned by monitor.c) */
+    void *reader;             /* PAIR connected to the monitor endpoint */
+    char monitor_endpoint[64];
+    int monitor_state;        /* monitor.c's own enumeration */
+
+    /* registry link, guarded by obs->lock */
+    zmqobs_socket_t *next;
+    /* quantile cache: valid when ring_head equals cached_head */
+    uint64_t cached_head;
+    zmqobs_window_t cached_window;
+
+    uint64_t ring_store[]; /* ring_mask + 1 samples */
+};
+
+/* ------------------------------------------------------------------------
+ * Observer
+ * ---------------------------------------------------------------------- */
+struct zmqobs_monitor;  /* monitor.c */
+struct zmqobs_http;     /* http.c */
+
+struct zmqobs {
+    void *ctx;
+    /* options, copied and validated */
+    uint32_t events;
+    int host_driven;
+    uint32_t ring_capacity;
+    uint32_t sample_every;    /* 0 = off */
+    int latency_shared;
+    uint32_t bucket_count;
+    uint64_t bounds[ZMQOBS_BUCKETS_MAX];
+    uint8_t lut[64];
+    char prefix[128];         /* "" or "name_" ready to paste */
+    size_t label_count;
+    char *label_names[ZMQOBS_LABELS_MAX];
+    char *label_values[ZMQOBS_LABELS_MAX];
+    int process_metrics;
+    uint64_t start_wall_ns;
+    uint64_t start_mono_ns;
+
+    /* registry: list of attached sockets. Attach, detach, snapshot of the
+     * list and the monitor's last-error writes take it; the hot path never
+     * does. */
+    pthread_mutex_t lock;
+    zmqobs_socket_t *sockets;
+    int socket_count;
+    uint64_t attach_seq;      /* makes monitor endpoints unique */
+
+    /* scratch for window quantiles (ring_capacity samples), guarded by
+     * scratch_lock so snapshots from several threads do not collide */
+    pthread_mutex_t scratch_lock;
+    uint64_t *scratch;
+
+    /* event callback, guarded by lock */
+    zmqobs_event_fn *event_fn;
+    void *event_arg;
+
+    struct zmqobs_monitor *monitor; /* monitor.c */
+    struct zmqobs_http *http;       /* http.c */
+};
+
+/* ------------------------------------------------------------------------
+ * metrics.c
+ * ---------------------------------------------------------------------- */
+/* Builds the O(1) bucket lookup table for bounds. */
+void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
+/* Initialises the hot block of a fresh socket for the observer's options. */
+void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
+/* zmqobs_socket_stats for callers that already hold obs->lock (the
+ * formatters walk the registry under it). */
+int zmqobs__socket_stats_locked (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+/* Window quantiles over a copy of the ring; scratch holds capacity
+ * samples. Exposed for tests. */
+void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
+                     uint64_t *scratch, zmqobs_window_t *out);
+
+/* ------------------------------------------------------------------------
+ * monitor.c: attach/detach of monitors, the draining loop, events into
+ * metrics. observer.c calls these.
+ * ---------------------------------------------------------------------- */
+/* Called by zmqobs_new once options are set: creates the control channel
+ * and, unless host-driven, starts the thread. -1 with errno on failure. */
+int zmqobs__monitor_init (zmqobs_t *obs);
+/* Called by zmqobs_destroy after every socket is detached and HTTP is
+ * stopped: stops and joins the thread, frees monitor state. Safe when the
+ * context was terminated. */
+void zmqobs__monitor_fini (zmqobs_t *obs);
+/* Starts the monitor of s and connects its reader; on return libzmq can
+ * never block on it. -1 with errno, socket unchanged, on failure. Runs on
+ * the socket's owner thread, without obs->lock held. */
+int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s);
+/* Stops the monitor of s in the safe order; on return no thread touches
+ * s's monitor state again. Owner thread, without obs->lock held. */
+void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s);
+/* Applies one decoded event to the socket's monitor block (pure apart
+ * from the block; exposed for tests). */
+void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev);
+/* Wakes the draining loop so it refills its poll set (after serve/stop). */
+void zmqobs__monitor_wake (zmqobs_t *obs);
+
+/* ------------------------------------------------------------------------
+ * http.c: the built-in endpoint, driven by the draining loop.
+ * ---------------------------------------------------------------------- */
+/* Fills up to size poll items for the HTTP listener and connections and
+ * returns how many it needs (0 when not serving). */
+int zmqobs__http_pollitems (zmqobs_t *obs, zmq_pollitem_t *items, int size);
+/* Handles whatever is ready among the n items previously filled. */
+void zmqobs__http_dispatch (zmqobs_t *obs, const zmq_pollitem_t *items, int n);
+/* Milliseconds until the next HTTP timeout is due, -1 for none. */
+long zmqobs__http_timeout_ms (zmqobs_t *obs);
+/* Frees HTTP state; called by zmqobs_destroy. */
+void zmqobs__http_fini (zmqobs_t *obs);
+
+/* ------------------------------------------------------------------------
+ * expose.c / process.c
+ * ---------------------------------------------------------------------- */
+/* Validates a metric name / label name (Prometheus rules); 1 if valid. */
+int zmqobs__valid_metric_name (const char *name);
+int zmqobs__valid_label_name (const char *name);
+/* Valid UTF-8 check for names; 1 if valid. */
+int zmqobs__valid_utf8 (const char *s, size_t len);
+
+#endif /* ZMQOBS_PRIVATE_H */
