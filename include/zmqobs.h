@@ -147,9 +147,11 @@ ZMQOBS_EXPORT int zmqobs_event_decode (const void *frame1, size_t size1,
                                        const void *frame2, size_t size2,
                                        zmqobs_event_t *out);
 
-/* Returns the symbolic name of an errno value as counted in
- * zmq_errors_total ("EFSM", "ETERM", "EAGAIN", ...), or "OTHER" for values
- * outside the table. Never NULL. Any thread. */
+/* Returns the symbolic name of an errno value, libzmq's own included
+ * ("EFSM", "ETERM", "EAGAIN", "EADDRINUSE", ...), or "OTHER" for values
+ * the C library cannot name. Never NULL. Any thread. (zmq_errors_total
+ * counts the most common values one by one and the rest as OTHER: see
+ * zmqobs_errno_slot_name.) */
 ZMQOBS_EXPORT const char *zmqobs_errno_name (int err);
 
 /* ------------------------------------------------------------------------

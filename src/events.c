@@ -226,7 +226,15 @@ const char *zmqobs_errno_slot_name (unsigned slot)
 const char *zmqobs_errno_name (int err)
 {
     unsigned slot = zmqobs__errno_slot (err);
-    return slot < ERRNO_COUNT ? errnos[slot].name : "OTHER";
+    if (slot < ERRNO_COUNT)
+        return errnos[slot].name;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    /* system errno values outside the table still get their real name */
+    const char *name = err > 0 ? strerrorname_np (err) : NULL;
+    if (name)
+        return name;
+#endif
+    return "OTHER";
 }
 
 unsigned zmqobs__handshake_slot (uint32_t event, uint32_t value)
