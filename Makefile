@@ -102,7 +102,7 @@ $(OBJDIR)/tests/%: tests/%.c $(STATIC) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(CHECK_LIBS) $(LIBS)
 
-$(OBJDIR)/bench/%: tests/bench/%.c $(STATIC)
+$(OBJDIR)/bench/%: tests/bench/%.c $(STATIC) tests/bench/benchutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 
@@ -150,7 +150,14 @@ memcheck:
 	    TEST_WRAP="env CK_FORK=no CK_TIMEOUT_MULTIPLIER=20 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --suppressions=tests/valgrind.supp" \
 	    run-tests
 
-bench: deps lib $(BENCHES)
+# C++ comparison benchmarks (prometheus-cpp), built only when installed.
+CXX ?= c++
+PROMCPP := $(if $(wildcard /usr/include/prometheus/counter.h),$(OBJDIR)/bench/bench_promcpp)
+$(OBJDIR)/bench/bench_promcpp: tests/bench/bench_promcpp.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O2 -g -o $@ $< -lprometheus-cpp-core
+
+bench: deps lib $(BENCHES) $(PROMCPP)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 # Examples build against a staged install, exactly as a user's program

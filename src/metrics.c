@@ -13,8 +13,10 @@ enum { CYCLE_IDLE = 0, CYCLE_TIMING = 1, CYCLE_ARMED = 2 };
 
 void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64])
 {
-    /* lut[k] = first bucket whose bound is >= 2^k: every earlier bound is
-     * below any value in [2^k, 2^(k+1)), so the scan may start there. */
+    /* A value whose highest set bit is k lies in [2^k, 2^(k+1)); lut[k]
+     * is the first bucket whose bound is >= 2^k: every earlier bound is
+     * below the value, so the scan may start there. (63 ^ clz is the bit
+     * index, one bsr instruction.) */
     uint32_t i = 0;
     for (unsigned k = 0; k < 64; k++) {
         uint64_t low = (uint64_t) 1 << k;
@@ -130,8 +132,8 @@ void zmqobs__cycle_recv (zmqobs_socket_t *s, int more)
 void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
 {
     zmqobs_hot_t *h = &s->hot;
-    uint32_t i = h->lut[63 - __builtin_clzll (ns | 1)];
-    while (i < h->hist_n && ns > h->bounds[i])
+    uint32_t i = h->lut[63 ^ __builtin_clzll (ns | 1)];
+    while (ns > h->bounds[i])
         i++;
     ADD (&h->hist[i], 1);
     ADD (&h->hist_sum, ns);
@@ -218,6 +220,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
     out->min_ns = min;
     out->max_ns = max;
     out->mean_ns = sum / n;
+    out->sum_ns = sum;
     static const uint64_t q[5][2] = {{1, 2}, {9, 10}, {95, 100}, {99, 100}, {999, 1000}};
     uint64_t *dst[5] = {&out->p50_ns, &out->p90_ns, &out->p95_ns, &out->p99_ns,
                         &out->p999_ns};

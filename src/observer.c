@@ -222,6 +222,7 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
         obs->bounds[i] = bounds[i];
     }
     obs->bucket_count = (uint32_t) n;
+    obs->bounds[n] = UINT64_MAX; /* sentinel for the inline bucket scan */
     zmqobs__build_lut (obs->bounds, obs->bucket_count, obs->lut);
 
     if (o->namespace_prefix && *o->namespace_prefix) {

@@ -72,6 +72,10 @@ typedef struct zmqobs_mon_block {
     uint64_t malformed;
     int bound;                           /* saw LISTENING or BIND_FAILED */
     int connecting;                      /* saw CONNECT_* */
+    /* fds reported by LISTENING and not yet CLOSED: CLOSED is also sent
+     * for failed connect attempts, only a listener's lowers listening */
+    int32_t listen_fds[16];
+    uint32_t listen_fd_count;
     /* last error event; guarded by obs->lock (rare writes, scrape reads) */
     uint32_t last_error_event;
     uint32_t last_error_value;
@@ -125,7 +129,7 @@ struct zmqobs {
     uint32_t sample_every;    /* 0 = off */
     int latency_shared;
     uint32_t bucket_count;
-    uint64_t bounds[ZMQOBS_BUCKETS_MAX];
+    uint64_t bounds[ZMQOBS_BUCKETS_MAX + 1]; /* + UINT64_MAX sentinel */
     uint8_t lut[64];
     char prefix[128];         /* "" or "name_" ready to paste */
     size_t label_count;
@@ -194,6 +198,15 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s);
 void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev);
 /* Wakes the draining loop so it refills its poll set (after serve/stop). */
 void zmqobs__monitor_wake (zmqobs_t *obs);
+/* Reads one whole monitor message from sock without waiting and handles
+ * it as an event of s (malformed ones are counted). Returns 1 if a message
+ * was handled, 0 if none was pending, -1 with errno (ETERM, ...). The
+ * drain loop calls it on s->reader; tests call it on a socket of their
+ * own to inject frames. The caller must be the draining thread. */
+int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock);
+/* The line zmqobs_json_log writes for info (newline included), with
+ * snprintf semantics; 0 for an incomplete info. Exposed for tests. */
+size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------
  * http.c: the built-in endpoint, driven by the draining loop.
@@ -208,6 +221,38 @@ long zmqobs__http_timeout_ms (zmqobs_t *obs);
 /* Frees HTTP state; called by zmqobs_destroy. */
 void zmqobs__http_fini (zmqobs_t *obs);
 
+/* Request limits of the built-in endpoint. */
+#define ZMQOBS__HTTP_HEAD_MAX 8192   /* request line + headers, bytes */
+#define ZMQOBS__HTTP_URI_MAX 2048    /* request target, bytes (else 414) */
+#define ZMQOBS__HTTP_HEADERS_MAX 64  /* header fields (else 431) */
+enum { ZMQOBS__HTTP_GET = 1, ZMQOBS__HTTP_HEAD, ZMQOBS__HTTP_OTHER };
+
+/* One parsed request head; pointers point into the parsed buffer. */
+typedef struct zmqobs_http_request {
+    int method;             /* ZMQOBS__HTTP_GET, _HEAD or _OTHER */
+    int version_minor;      /* HTTP/1.x */
+    const char *path;       /* request path, query stripped */
+    size_t path_len;
+    const char *accept;     /* first Accept value (trimmed) or NULL */
+    size_t accept_len;
+    int keep_alive;         /* connection persists after the response */
+    int has_body;           /* Content-Length > 0 or Transfer-Encoding */
+    unsigned header_count;
+    int status;             /* on error: the HTTP status to answer */
+} zmqobs_http_request_t;
+
+/* Parses one request head from buf (pure; never reads past len). Returns
+ * the bytes it used (> 0) for a complete head, 0 when more bytes are
+ * needed, or -1 with errno EPROTO and out->status set (400 malformed, 414
+ * target too long, 431 headers too large or too many, 505 version) or
+ * EINVAL (NULL out, or NULL buf with len > 0). Invalid bytes are refused
+ * as soon as they are seen, complete line or not. */
+int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out);
+/* Test hook: idle, request and write-stall timeouts in ms (<= 0 keeps
+ * the current value; defaults 30000, 5000, 10000). Creates the HTTP state
+ * if needed. Any thread. */
+void zmqobs__http_set_timeouts (zmqobs_t *obs, long idle_ms, long request_ms, long write_ms);
+
 /* ------------------------------------------------------------------------
  * expose.c / process.c
  * ---------------------------------------------------------------------- */
@@ -216,5 +261,53 @@ int zmqobs__valid_metric_name (const char *name);
 int zmqobs__valid_label_name (const char *name);
 /* Valid UTF-8 check for names; 1 if valid. */
 int zmqobs__valid_utf8 (const char *s, size_t len);
+
+/* zmqobs_format_from_accept for a header that is not NUL-terminated
+ * (len bytes, NUL bytes included); never reads past len. Pure. */
+zmqobs_format_t zmqobs__format_from_accept_n (const char *accept, size_t len);
+/* An HTTP qvalue ("0", "0.5", "1.000", ...) as 0..1000, or -1 if
+ * malformed. Never reads past len. */
+int zmqobs__parse_qvalue (const char *s, size_t len);
+/* Escapes src (len bytes) for kind into dst with snprintf semantics;
+ * returns the escaped length. */
+enum { ZMQOBS__ESC_LABEL, ZMQOBS__ESC_HELP, ZMQOBS__ESC_HELP_OM, ZMQOBS__ESC_JSON };
+size_t zmqobs__escape (char *dst, size_t size, const char *src, size_t len, int kind);
+/* A histogram bound in ns as its canonical le text, seconds (openmetrics
+ * 0: text 0.0.4, 1: OpenMetrics). dst needs 40 bytes; not terminated. */
+size_t zmqobs__fmt_bound (char *dst, uint64_t ns, int openmetrics);
+/* Test hook: when nonzero, every uptime the formatters print is this many
+ * ns (golden outputs). Set it while no scrape runs. */
+extern uint64_t zmqobs__test_uptime_ns;
+
+/* process.c: standard process metrics from /proc/self, no allocation. */
+enum {
+    ZMQOBS__PROC_CPU = 1u << 0,      /* cpu_ns */
+    ZMQOBS__PROC_OPEN_FDS = 1u << 1, /* open_fds */
+    ZMQOBS__PROC_MAX_FDS = 1u << 2,  /* max_fds */
+    ZMQOBS__PROC_VMEM = 1u << 3,     /* virtual_bytes */
+    ZMQOBS__PROC_RSS = 1u << 4,      /* resident_bytes */
+    ZMQOBS__PROC_START = 1u << 5,    /* start_time_ns */
+    ZMQOBS__PROC_THREADS = 1u << 6   /* threads */
+};
+typedef struct zmqobs__process {
+    unsigned have;           /* ZMQOBS__PROC_* bits of the fields read */
+    uint64_t cpu_ns;         /* user + system CPU time */
+    uint64_t open_fds;
+    uint64_t max_fds;        /* soft RLIMIT_NOFILE */
+    uint64_t virtual_bytes;
+    uint64_t resident_bytes;
+    uint64_t start_time_ns;  /* Unix time, ns */
+    uint64_t threads;
+} zmqobs__process_t;
+/* Fills *out with what could be read (out->have says which); returns 0
+ * when everything was read, -1 with errno otherwise. Any thread. */
+int zmqobs__process_read (zmqobs__process_t *out);
+/* Parsers behind it, pure, exposed for tests: the fields of a
+ * /proc/<pid>/stat line (returns 0 or -1 with EPROTO), and btime from
+ * /proc/stat contents (returns 0 or -1 with ENOENT). */
+int zmqobs__parse_proc_stat (const char *text, size_t len, uint64_t *utime_ticks,
+                             uint64_t *stime_ticks, uint64_t *threads,
+                             uint64_t *start_ticks, uint64_t *vsize, uint64_t *rss_pages);
+int zmqobs__parse_btime (const char *text, size_t len, uint64_t *btime);
 
 #endif /* ZMQOBS_PRIVATE_H */
