@@ -82,7 +82,23 @@ want="ACCEPTED $(printf '%d' $(( ${ver%%.*} * 10000 + $(echo "$ver" | cut -d. -f
 # the program really uses the shared library from the stage
 LD_LIBRARY_PATH="$stage/usr/lib" ldd "$tmp/app/app" | grep -q "$stage/usr/lib/libzmqobs.so.$major" || fail "not linked against the staged .so"
 
+# C++ services include the same header (inline wrappers included).
+if command -v c++ >/dev/null 2>&1; then
+    cat > "$tmp/app/app.cc" <<'CXX'
+#include <zmqobs.h>
+int main ()
+{
+    zmqobs_socket_t *none = nullptr;
+    char buf[4];
+    zmqobs_record_latency (none, 5);
+    return zmqobs_recv (none, buf, sizeof buf, 0) == -1 && errno == ENOTSOCK ? 0 : 1;
+}
+CXX
+    (cd "$tmp/app" && c++ -std=c++11 -Wall -Wextra -Werror -o appxx app.cc $flags)
+    LD_LIBRARY_PATH="$stage/usr/lib" "$tmp/app/appxx" || fail "C++ consumer"
+fi
+
 make --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr >/dev/null
 left=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||')
 [ -z "$left" ] || fail "uninstall left: $left"
-echo "test_install: OK (install, pkg-config consumer, uninstall, exported symbols)"
+echo "test_install: OK (install, pkg-config C and C++ consumers, uninstall, exported symbols)"
