@@ -197,7 +197,8 @@ typedef struct zmqobs_options {
     const uint64_t *buckets_ns;
     size_t bucket_count;
     /* Metric name prefix, e.g. "myapp" gives "myapp_zmq_messages_sent_total";
-     * NULL or "" = none. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. */
+     * NULL or "" = none. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. The process_*
+     * metrics keep their standard names. */
     const char *namespace_prefix;
     /* Constant labels added to every series, at most ZMQOBS_LABELS_MAX. */
     const zmqobs_label_t *labels;
@@ -238,8 +239,9 @@ ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
  * with errno EINVAL (NULL self or name, empty, too long or invalid UTF-8
  * name), ENOTSOCK (zmq_socket is NULL or not a live socket), EEXIST (name
  * already attached, or this socket already attached under another name:
- * libzmq allows one monitor per socket), ETERM (context terminated),
- * ENOMEM. On failure the socket is left as it was. */
+ * libzmq allows one monitor per socket), EXDEV (zmq_socket belongs to
+ * another libzmq context than the observer's), ETERM (context
+ * terminated), ENOMEM. On failure the socket is left as it was. */
 ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket,
                                               const char *name);
 
@@ -616,7 +618,7 @@ typedef enum zmqobs_format {
  * most size bytes, NUL-terminated when size > 0; returns the length the
  * whole output needs (without the NUL), so (NULL, 0) measures. No heap
  * allocation. Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
- * unknown format). Any thread. */
+ * unknown format) or EOVERFLOW (output longer than INT_MAX). Any thread. */
 ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf,
                                  size_t size);
 
@@ -625,7 +627,10 @@ ZMQOBS_EXPORT const char *zmqobs_content_type (zmqobs_format_t format);
 
 /* Picks the exposition format for an HTTP Accept header: OpenMetrics
  * 1.0.0 when the client prefers it (q-values respected), otherwise text
- * 0.0.4 (also for NULL, empty or unparsable headers). Any thread. */
+ * 0.0.4 (also for NULL, empty or unparsable headers). Each format takes
+ * the q of the most specific range that matches it; on equal q the more
+ * specific match wins, then the range listed first; a wildcard covering
+ * both (a star/star range) gives 0.0.4. Any thread. */
 ZMQOBS_EXPORT zmqobs_format_t zmqobs_format_from_accept (const char *accept);
 
 /* ------------------------------------------------------------------------

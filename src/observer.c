@@ -298,7 +298,8 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     obs->start_mono_ns = zmqobs__now_ns ();
     if (apply_options (obs, opts) != 0)
         goto fail;
-    obs->scratch = zmqobs__malloc (sizeof (uint64_t) * obs->ring_capacity);
+    /* calloc: the window's bin marks must start clear */
+    obs->scratch = zmqobs__calloc (1, zmqobs__window_scratch_size (obs->ring_capacity));
     if (!obs->scratch)
         goto fail;
     if (zmqobs__monitor_init (obs) != 0)

@@ -147,10 +147,10 @@ struct zmqobs {
     int socket_count;
     uint64_t attach_seq;      /* makes monitor endpoints unique */
 
-    /* scratch for window quantiles (ring_capacity samples), guarded by
-     * scratch_lock so snapshots from several threads do not collide */
+    /* scratch for window quantiles (zmqobs__window_scratch_size), guarded
+     * by scratch_lock so snapshots from several threads do not collide */
     pthread_mutex_t scratch_lock;
-    uint64_t *scratch;
+    void *scratch;
 
     /* event callback, guarded by lock */
     zmqobs_event_fn *event_fn;
@@ -170,10 +170,12 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
 /* zmqobs_socket_stats for callers that already hold obs->lock (the
  * formatters walk the registry under it). */
 int zmqobs__socket_stats_locked (const zmqobs_socket_t *s, zmqobs_stats_t *out);
-/* Window quantiles over a copy of the ring; scratch holds capacity
- * samples. Exposed for tests. */
+/* Window quantiles over a copy of the ring, using scratch of
+ * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
+ * for tests. */
+size_t zmqobs__window_scratch_size (uint32_t capacity);
 void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
-                     uint64_t *scratch, zmqobs_window_t *out);
+                     void *scratch, zmqobs_window_t *out);
 
 /* ------------------------------------------------------------------------
  * monitor.c: attach/detach of monitors, the draining loop, events into

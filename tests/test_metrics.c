@@ -468,13 +468,20 @@ END_TEST
 START_TEST (test_window_direct)
 {
     /* the selection routine against a full sort, many random sizes */
-    uint64_t ring[512], scratch[512], sorted[512];
+    uint64_t ring[512], sorted[512];
+    void *scratch = calloc (1, zmqobs__window_scratch_size (512));
     uint64_t x = 1234567;
     for (int round = 0; round < 300; round++) {
         size_t n = 1 + (size_t) (x % 512);
         for (size_t i = 0; i < 512; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
-            ring[i] = (x >> 33) % (round % 3 == 0 ? 5 : 1000000);
+            switch (round % 5) {
+            case 0: ring[i] = (x >> 33) % 5; break;              /* tiny, exact bins */
+            case 1: ring[i] = (x >> 33) % 1000000; break;        /* one decade */
+            case 2: ring[i] = x >> (x % 64); break;              /* every magnitude */
+            case 3: ring[i] = 1000000 + (x >> 60); break;        /* all in one bin */
+            default: ring[i] = (x & 1) ? UINT64_MAX : 0; break;  /* extremes */
+            }
         }
         uint64_t head = round % 2 ? n : 512 + n; /* partial and wrapped rings */
         zmqobs_window_t w;
@@ -490,11 +497,16 @@ START_TEST (test_window_direct)
         ck_assert_uint_eq (w.p999_ns, ref_rank (sorted, m, 0, 999, 1000));
         ck_assert_uint_eq (w.min_ns, sorted[0]);
         ck_assert_uint_eq (w.max_ns, sorted[m - 1]);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < m; i++)
+            sum += sorted[i];
+        ck_assert_uint_eq (w.sum_ns, sum);
     }
     zmqobs_window_t w;
     zmqobs__window (ring, 0, 512, scratch, &w);
     ck_assert_uint_eq (w.count, 0);
     ck_assert_uint_eq (w.p99_ns, 0);
+    free (scratch);
 }
 END_TEST
 
