@@ -197,7 +197,7 @@ typedef struct zmqobs_options {
     const uint64_t *buckets_ns;
     size_t bucket_count;
     /* Metric name prefix, e.g. "myapp" gives "myapp_zmq_messages_sent_total";
-     * NULL or "" = none. Must match [a-zA-Z_:][a-zA-Z0-9_:]*. The process_*
+     * NULL or "" = none. Must match [a-zA-Z_][a-zA-Z0-9_]*. The process_*
      * metrics keep their standard names. */
     const char *namespace_prefix;
     /* Constant labels added to every series, at most ZMQOBS_LABELS_MAX. */

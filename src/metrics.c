@@ -243,8 +243,9 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
     uint8_t *mark = (uint8_t *) (key + capacity);
     memset (count, 0, sizeof (uint32_t) * WINDOW_BINS);
 
-    /* pass 1: a stable copy (the owner may be writing), the sum, the bins */
-    uint64_t sum = 0;
+    /* pass 1: a stable copy (the owner may be writing), the sum, the bins;
+     * the sum is 128-bit so that absurd samples cannot wrap the mean */
+    unsigned __int128 sum = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = LOAD (&ring[i]);
         unsigned b = bin_of (v);
@@ -254,8 +255,8 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
         sum += v;
     }
     out->count = n;
-    out->sum_ns = sum;
-    out->mean_ns = sum / n;
+    out->sum_ns = sum > UINT64_MAX ? UINT64_MAX : (uint64_t) sum; /* saturates */
+    out->mean_ns = (uint64_t) (sum / n);
 
     static const uint64_t q[WINDOW_RANKS][2] = {{0, 1},    {1, 2},       {9, 10},  {95, 100},
                                                 {99, 100}, {999, 1000}, {1, 1}};

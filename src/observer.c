@@ -227,7 +227,9 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
 
     if (o->namespace_prefix && *o->namespace_prefix) {
         size_t len = strlen (o->namespace_prefix);
-        if (len + 2 > sizeof obs->prefix
+        /* colons are legal in metric names but reserved for recording
+         * rules by convention (promtool's lint rejects them) */
+        if (len + 2 > sizeof obs->prefix || strchr (o->namespace_prefix, ':')
             || !zmqobs__valid_metric_name (o->namespace_prefix))
             goto invalid;
         memcpy (obs->prefix, o->namespace_prefix, len);

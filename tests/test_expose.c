@@ -800,9 +800,14 @@ START_TEST (test_invalid_options)
     errno = 0;
     ck_assert_ptr_null (zmqobs_new (ctx, &o));
     ck_assert_int_eq (errno, EINVAL);
-    /* a valid prefix with colons and a full label set work */
+    /* colons are reserved for recording rules: refused in the prefix */
     o.label_count = ZMQOBS_LABELS_MAX;
     o.namespace_prefix = "ns:sub_1";
+    errno = 0;
+    ck_assert_ptr_null (zmqobs_new (ctx, &o));
+    ck_assert_int_eq (errno, EINVAL);
+    /* a valid prefix and a full label set work */
+    o.namespace_prefix = "ns_sub_1";
     zmqobs_t *obs = zmqobs_new (ctx, &o);
     ck_assert_ptr_nonnull (obs);
     zmqobs_destroy (&obs);

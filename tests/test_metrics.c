@@ -497,10 +497,11 @@ START_TEST (test_window_direct)
         ck_assert_uint_eq (w.p999_ns, ref_rank (sorted, m, 0, 999, 1000));
         ck_assert_uint_eq (w.min_ns, sorted[0]);
         ck_assert_uint_eq (w.max_ns, sorted[m - 1]);
-        uint64_t sum = 0;
+        unsigned __int128 sum = 0;
         for (size_t i = 0; i < m; i++)
             sum += sorted[i];
-        ck_assert_uint_eq (w.sum_ns, sum);
+        ck_assert_uint_eq (w.sum_ns, sum > UINT64_MAX ? UINT64_MAX : (uint64_t) sum);
+        ck_assert_uint_eq (w.mean_ns, (uint64_t) (sum / m));
     }
     zmqobs_window_t w;
     zmqobs__window (ring, 0, 512, scratch, &w);
