@@ -191,8 +191,9 @@ typedef struct zmqobs_options {
      * from any thread; every record then uses atomic read-modify-write. */
     int latency_shared;
     /* Histogram upper bounds in nanoseconds, strictly increasing, at most
-     * ZMQOBS_BUCKETS_MAX, each a whole number of nanoseconds so that it
-     * maps exactly onto a Prometheus le bound; NULL = the default (10us,
+     * ZMQOBS_BUCKETS_MAX, each a whole number of nanoseconds up to 2^53
+     * (so that every bound is a distinct float64 in seconds and maps
+     * exactly onto a Prometheus le bound); NULL = the default (10us,
      * 25us, 50us, ... 10s, 25s: twenty 1-2.5-5 steps). */
     const uint64_t *buckets_ns;
     size_t bucket_count;
@@ -216,9 +217,11 @@ ZMQOBS_EXPORT int zmqobs_options_init (zmqobs_options_t *opts);
  * opts means defaults. Unless opts->host_driven is set, starts the
  * background thread.
  * Returns the observer, or NULL with errno EINVAL (NULL context, invalid
- * option: ring capacity not a power of two, unsorted or zero buckets, bad
- * prefix or label name), EFAULT (zmq_ctx is not a live context), ENOMEM,
- * or an errno from pthread_create or libzmq. Any thread. */
+ * option: ring capacity not a power of two, unsorted, zero or too large
+ * buckets, bad prefix or label name), EFAULT (zmq_ctx is not a context
+ * handle; a context already terminated is freed memory and cannot be
+ * detected), ENOMEM, or an errno from pthread_create or libzmq. Any
+ * thread. */
 ZMQOBS_EXPORT zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts);
 
 /* Detaches every attached socket (as zmqobs_detach does), stops serving
@@ -289,7 +292,8 @@ typedef struct zmqobs_hot {
                                   UINT64_MAX as a sentinel */
     const uint8_t *lut;        /* first bucket whose bound is >= 2^k,
                                   for k in 0..63 */
-    uint64_t hist_sum;         /* sum of recorded latencies in ns */
+    uint64_t hist_sum;         /* sum of recorded latencies in ns,
+                                  saturating at UINT64_MAX */
     uint32_t ring_mask;
     uint32_t hist_n;
     uint32_t shared;           /* 1: latency records use atomic RMW */
@@ -329,8 +333,21 @@ ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
 #if defined(__x86_64__) && !defined(ZMQOBS__TSAN)
 #define ZMQOBS__BUMP(p, n) \
     __asm__ __volatile__ ("addq %1, %0" : "+m"(*(p)) : "er"((uint64_t) (n)))
+/* The same, saturating at UINT64_MAX instead of wrapping (the latency
+ * sum: a wrapped _sum would look like a counter reset). */
+#define ZMQOBS__BUMP_SAT(p, n)                                                \
+    __asm__ __volatile__ ("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:"         \
+                          : "+m"(*(p))                                        \
+                          : "r"((uint64_t) (n))                               \
+                          : "cc")
 #else
 #define ZMQOBS__BUMP(p, n) ZMQOBS__STORE ((p), ZMQOBS__LOAD (p) + (n))
+#define ZMQOBS__BUMP_SAT(p, n)                                                \
+    do {                                                                      \
+        uint64_t zmqobs__v = ZMQOBS__LOAD (p), zmqobs__n = (uint64_t) (n);    \
+        ZMQOBS__STORE ((p), zmqobs__v + zmqobs__n < zmqobs__v ? UINT64_MAX    \
+                                                              : zmqobs__v + zmqobs__n); \
+    } while (0)
 #endif
 
 static inline void zmqobs__count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
@@ -395,7 +412,7 @@ static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
     while (ns > *bound)
         bound++;
     ZMQOBS__BUMP (&h->hist[bound - h->bounds], 1);
-    ZMQOBS__BUMP (&h->hist_sum, ns);
+    ZMQOBS__BUMP_SAT (&h->hist_sum, ns);
     uint64_t head = h->ring_head;
     ZMQOBS__STORE (&h->ring[head & h->ring_mask], ns);
     /* release: a reader that sees the new head also sees the sample */
@@ -414,7 +431,7 @@ static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len,
     zmqobs_hot_t *h = (zmqobs_hot_t *) s;
     int rc = zmq_send (h->handle, buf, len, flags);
     if (ZMQOBS_LIKELY (rc >= 0))
-        zmqobs__count_sent (h, (uint64_t) rc, flags, s);
+        zmqobs__count_sent (h, len, flags, s); /* len: rc is capped at INT_MAX */
     else
         zmqobs__send_failed (s);
     return rc;
@@ -422,7 +439,9 @@ static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len,
 
 /* zmq_recv with accounting. Same arguments, return value and errno as
  * zmq_recv. The bytes counted are the size of the part on the wire (the
- * return value), also when it was truncated to len. Owner thread. */
+ * return value), also when it was truncated to len. (libzmq caps return
+ * values at INT_MAX, so zmqobs_recv, zmqobs_msg_send and zmqobs_msg_recv
+ * count a part of 2 GiB or more as INT_MAX bytes.) Owner thread. */
 static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {

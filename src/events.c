@@ -10,7 +10,6 @@
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 /* X(name, code, value kind). Constants that older libzmq lacks are guarded,
  * and the draft events appear only when the headers define them. */
@@ -167,11 +166,28 @@ const char *zmqobs_value_kind_name (zmqobs_value_kind_t kind)
     return "none";
 }
 
+/* ASCII case folding: strcasecmp follows LC_CTYPE, and in a Turkish
+ * locale "i" and "I" are not each other's case, so names would stop
+ * matching. Returns 1 when the first n bytes of a and b are equal. */
+static int ascii_ieq (const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char) a[i], y = (unsigned char) b[i];
+        x = (x >= 'a' && x <= 'z') ? (unsigned char) (x - 32) : x;
+        y = (y >= 'a' && y <= 'z') ? (unsigned char) (y - 32) : y;
+        if (x != y)
+            return 0;
+        if (x == 0)
+            return 1;
+    }
+    return 1;
+}
+
 /* Skips an optional prefix, compared case-insensitively. */
 static const char *strip_prefix (const char *name, const char *prefix)
 {
     size_t n = strlen (prefix);
-    return strncasecmp (name, prefix, n) == 0 ? name + n : name;
+    return ascii_ieq (name, prefix, n) ? name + n : name;
 }
 
 int64_t zmqobs_event_code (const char *name)
@@ -179,7 +195,7 @@ int64_t zmqobs_event_code (const char *name)
     if (name) {
         const char *bare = strip_prefix (name, "ZMQ_EVENT_");
         for (size_t i = 0; i < EVENT_COUNT; i++)
-            if (strcasecmp (bare, events[i].name) == 0)
+            if (ascii_ieq (bare, events[i].name, SIZE_MAX))
                 return events[i].code;
     }
     errno = EINVAL;
@@ -199,7 +215,7 @@ int64_t zmqobs_protocol_error_code (const char *name)
     if (name) {
         const char *bare = strip_prefix (name, "ZMQ_PROTOCOL_ERROR_");
         for (size_t i = 0; i < PROTOCOL_COUNT; i++)
-            if (strcasecmp (bare, protocol_errors[i].name) == 0)
+            if (ascii_ieq (bare, protocol_errors[i].name, SIZE_MAX))
                 return protocol_errors[i].code;
     }
     errno = EINVAL;
@@ -307,6 +323,11 @@ int zmqobs_event_decode (const void *frame1, size_t size1, const void *frame2,
     if (n > ZMQOBS_ENDPOINT_MAX) {
         n = ZMQOBS_ENDPOINT_MAX;
         out->endpoint_truncated = 1;
+        /* cut on a UTF-8 character boundary: never leave half a character
+         * for the JSON and text outputs */
+        const unsigned char *e = frame2;
+        while (n > 0 && (e[n] & 0xC0) == 0x80)
+            n--;
     }
     if (n)
         memcpy (out->endpoint, frame2, n);

@@ -136,9 +136,21 @@ void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
     while (ns > h->bounds[i])
         i++;
     ADD (&h->hist[i], 1);
-    ADD (&h->hist_sum, ns);
-    uint64_t slot = ADD (&h->ring_head, 1);
+    /* the sum saturates instead of wrapping (a wrapped _sum looks like a
+     * counter reset); with several writers that takes a CAS loop */
+    uint64_t sum = LOAD (&h->hist_sum);
+    while (sum != UINT64_MAX
+           && !__atomic_compare_exchange_n (&h->hist_sum, &sum,
+                                            sum + ns < sum ? UINT64_MAX : sum + ns, 1,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    /* Claim a slot, store the sample, then publish: ring_head counts
+     * published samples, so a scrape (and its cache, keyed on ring_head)
+     * never sees a slot claimed but not yet written as the newest sample.
+     * release: pairs with the snapshot's acquire load of ring_head */
+    uint64_t slot = ADD (&s->ring_claim, 1);
     STORE (&h->ring[slot & h->ring_mask], ns);
+    __atomic_fetch_add (&h->ring_head, 1, __ATOMIC_RELEASE);
 }
 
 void zmqobs_set_queue_depth (zmqobs_socket_t *s, int64_t depth)

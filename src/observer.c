@@ -217,7 +217,9 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
     if (n == 0 || n > ZMQOBS_BUCKETS_MAX)
         goto invalid;
     for (size_t i = 0; i < n; i++) {
-        if (bounds[i] == 0 || (i > 0 && bounds[i] <= bounds[i - 1]))
+        /* above 2^53 ns, distinct bounds could print as one float64 le */
+        if (bounds[i] == 0 || bounds[i] > ((uint64_t) 1 << 53)
+            || (i > 0 && bounds[i] <= bounds[i - 1]))
             goto invalid;
         obs->bounds[i] = bounds[i];
     }

@@ -88,6 +88,7 @@ struct zmqobs_socket {
     uint64_t errors[2][ZMQOBS_ERRNO_SLOTS] __attribute__ ((aligned (ZMQOBS_CACHELINE)));
     /* any thread, atomic RMW */
     int64_t queue_depth __attribute__ ((aligned (ZMQOBS_CACHELINE)));
+    uint64_t ring_claim;      /* latency_shared: ring slots handed out */
     /* draining thread */
     zmqobs_mon_block_t mon __attribute__ ((aligned (ZMQOBS_CACHELINE)));
 

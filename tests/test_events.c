@@ -8,6 +8,7 @@
 #include "zmqobs_private.h"
 
 #include <ctype.h>
+#include <locale.h>
 
 static const struct {
     const char *name;
@@ -118,6 +119,34 @@ START_TEST (test_unknown_codes_never_null)
     ck_assert_int_eq (zmqobs__event_bit (0), -1);
     ck_assert_int_eq (zmqobs__event_bit (3), -1);
     ck_assert_int_eq (zmqobs__event_bit (0x80000000u), 31);
+}
+END_TEST
+
+START_TEST (test_lookup_ignores_locale)
+{
+    /* In a Turkish locale "i" and "I" are not each other's case; the
+     * lookups must fold ASCII only. The locale is built privately. */
+    char dir[256];
+    ck_assert_int_eq (testutil_tmpdir (dir, sizeof dir), 0);
+    char cmd[600];
+    snprintf (cmd, sizeof cmd, "localedef -i tr_TR -f UTF-8 %s/tr_TR.UTF-8 >/dev/null 2>&1", dir);
+    int built = system (cmd) == 0;
+    if (built)
+        setenv ("LOCPATH", dir, 1);
+    const char *loc = setlocale (LC_ALL, "tr_TR.UTF-8");
+    if (!loc)
+        fprintf (stderr, "test_lookup_ignores_locale: tr_TR.UTF-8 unavailable "
+                         "(localedef %s); checking in the C locale only\n",
+                 built ? "worked" : "failed");
+    ck_assert_int_eq (zmqobs_event_code ("zmq_event_connect_retried"), ZMQ_EVENT_CONNECT_RETRIED);
+    ck_assert_int_eq (zmqobs_event_code ("handshake_failed_no_detail"),
+                      ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL);
+    ck_assert_int_eq (zmqobs_protocol_error_code ("zmtp_invalid_sequence"),
+                      ZMQ_PROTOCOL_ERROR_ZMTP_INVALID_SEQUENCE);
+    setlocale (LC_ALL, "C");
+    unsetenv ("LOCPATH");
+    snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq (system (cmd), 0);
 }
 END_TEST
 
@@ -272,6 +301,15 @@ START_TEST (test_decode_synthetic)
     ck_assert_int_eq (ev.endpoint_truncated, 1);
     ck_assert_uint_eq (ev.endpoint_len, ZMQOBS_ENDPOINT_MAX);
     ck_assert_uint_eq (strlen (ev.endpoint), ZMQOBS_ENDPOINT_MAX);
+    /* truncation never splits a UTF-8 character: 254 ASCII bytes then a
+     * 3-byte character straddling the limit */
+    char utf[ZMQOBS_ENDPOINT_MAX + 8];
+    memset (utf, 'a', sizeof utf);
+    memcpy (utf + ZMQOBS_ENDPOINT_MAX - 1, "\xe2\x9c\x93", 3);
+    ck_assert_int_eq (zmqobs_event_decode (f, 6, utf, ZMQOBS_ENDPOINT_MAX + 2, &ev), 0);
+    ck_assert_int_eq (ev.endpoint_truncated, 1);
+    ck_assert_uint_eq (ev.endpoint_len, ZMQOBS_ENDPOINT_MAX - 1);
+    ck_assert_int_eq (zmqobs__valid_utf8 (ev.endpoint, ev.endpoint_len), 1);
     /* huge endpoint frame: bounded copy */
     static char huge[1 << 16];
     memset (huge, 'y', sizeof huge);
@@ -406,6 +444,7 @@ int main (void)
     tcase_add_test (tc, test_event_value_kinds);
     tcase_add_test (tc, test_unknown_codes_never_null);
     tcase_add_test (tc, test_reverse_lookup_errors);
+    tcase_add_test (tc, test_lookup_ignores_locale);
     tcase_add_test (tc, test_protocol_error_names);
     tcase_add_test (tc, test_errno_names);
     tcase_add_test (tc, test_version);

@@ -70,8 +70,9 @@ START_TEST (test_options_validation)
     const uint64_t unsorted[] = {1000, 500};
     const uint64_t dup[] = {1000, 1000};
     const uint64_t zero[] = {0, 10};
-    const uint64_t *bad_bounds[] = {unsorted, dup, zero};
-    for (size_t i = 0; i < 3; i++) {
+    const uint64_t huge[] = {1000, ((uint64_t) 1 << 53) + 1};
+    const uint64_t *bad_bounds[] = {unsorted, dup, zero, huge};
+    for (size_t i = 0; i < 4; i++) {
         zmqobs_options_init (&o);
         o.buckets_ns = bad_bounds[i];
         o.bucket_count = 2;
@@ -546,10 +547,37 @@ START_TEST (test_histogram_edges)
     for (int b = 0; b < 5; b++)
         ck_assert_uint_eq (st.bounds_ns[b], bounds[b]);
     ck_assert_uint_eq (st.latency_count, 14);
-    ck_assert_uint_eq (st.latency_sum_ns, sum); /* wraps like the counter does */
+    (void) sum;
+    ck_assert_uint_eq (st.latency_sum_ns, UINT64_MAX); /* saturated, never wraps */
     zmqobs_detach (&s);
     zmq_close (sock);
     zmqobs_destroy (&ob);
+}
+END_TEST
+
+START_TEST (test_latency_sum_saturates)
+{
+    /* a bogus sample (end - start from a clock that stepped back) must not
+     * wrap _sum: it saturates, in both recording modes */
+    for (int shared = 0; shared < 2; shared++) {
+        zmqobs_t *o = new_observer (0, 0, shared);
+        void *sock = zmq_socket (ctx, ZMQ_PAIR);
+        zmqobs_socket_t *s = zmqobs_attach (o, sock, "sat");
+        zmqobs_record_latency (s, 12345);
+        ck_assert_uint_eq (stats_of (s).latency_sum_ns, 12345);
+        zmqobs_record_latency (s, UINT64_MAX - 100);
+        ck_assert_uint_eq (stats_of (s).latency_sum_ns, UINT64_MAX);
+        zmqobs_record_latency (s, 7);
+        zmqobs_stats_t st = stats_of (s);
+        ck_assert_uint_eq (st.latency_sum_ns, UINT64_MAX);
+        ck_assert_uint_eq (st.latency_count, 3);
+        ck_assert_uint_eq (st.window.count, 3);
+        ck_assert_uint_eq (st.window.min_ns, 7);
+        ck_assert_uint_eq (st.window.max_ns, UINT64_MAX - 100);
+        zmqobs_detach (&s);
+        zmq_close (sock);
+        zmqobs_destroy (&o);
+    }
 }
 END_TEST
 
@@ -835,6 +863,7 @@ int main (void)
     tcase_add_test (tc, test_window_direct);
     tcase_add_test (tc, test_histogram_edges);
     tcase_add_test (tc, test_default_buckets_every_edge);
+    tcase_add_test (tc, test_latency_sum_saturates);
     tcase_add_test (tc, test_writer_and_reader_threads);
     tcase_add_test (tc, test_shared_latency_from_many_threads);
     return testutil_run (s);
