@@ -214,16 +214,18 @@ static size_t rank_index (size_t n, uint64_t num, uint64_t den)
 }
 
 /* Window quantiles by bin selection. A quickselect per quantile over the
- * whole window costs about 50 instructions per sample; a scrape of busy
- * sockets pays that for every socket. Instead, one pass puts each sample
- * in a bin whose index grows with the value (bit length plus the next
- * WINDOW_BITS bits: about 9% wide), the bin counts locate the bin of every
- * wanted rank, a second pass gathers only the samples of those few bins,
- * and the exact selection runs on them alone. Runs of equal values land
- * in one bin, where the three-way partition is linear. */
-#define WINDOW_BITS 3
+ * whole window costs about 50 instructions per sample, and a scrape of
+ * busy sockets pays that for every socket. Instead, one pass puts each
+ * sample in a bin whose index grows with the value (bit length plus the
+ * next WINDOW_BITS bits: bins about 3% wide), the bin counts locate the
+ * bin of every wanted rank, a second pass gathers only the samples of
+ * those few bins, and the exact selection runs on them alone. Runs of
+ * equal values land in one bin, where the three-way partition is linear.
+ * The bin counts stay zero between calls: only the range between the
+ * window's smallest and largest bin is walked and cleared. */
+#define WINDOW_BITS 5
 #define WINDOW_BINS ((64 - WINDOW_BITS + 1) << WINDOW_BITS)
-#define WINDOW_RANKS 7 /* min, p50, p90, p95, p99, p99.9, max */
+#define WINDOW_RANKS 5 /* p50, p90, p95, p99, p99.9 */
 
 static inline unsigned bin_of (uint64_t v)
 {
@@ -250,14 +252,14 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
         return;
     uint64_t *copy = scratch;
     uint64_t *gather = copy + capacity;
-    uint32_t *count = (uint32_t *) (gather + capacity);
+    uint32_t *count = (uint32_t *) (gather + capacity); /* all zero on entry */
     uint16_t *key = (uint16_t *) (count + WINDOW_BINS);
-    uint8_t *mark = (uint8_t *) (key + capacity);
-    memset (count, 0, sizeof (uint32_t) * WINDOW_BINS);
+    uint8_t *mark = (uint8_t *) (key + capacity);       /* all zero on entry */
 
-    /* pass 1: a stable copy (the owner may be writing), the sum, the bins;
-     * the sum is 128-bit so that absurd samples cannot wrap the mean */
+    /* pass 1: a stable copy (the owner may be writing), min, max, the sum,
+     * the bins; the sum is 128-bit so that absurd samples cannot wrap */
     unsigned __int128 sum = 0;
+    uint64_t min = UINT64_MAX, max = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t v = LOAD (&ring[i]);
         unsigned b = bin_of (v);
@@ -265,27 +267,32 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
         key[i] = (uint16_t) b;
         count[b]++;
         sum += v;
+        min = v < min ? v : min;
+        max = v > max ? v : max;
     }
     out->count = n;
     out->sum_ns = sum > UINT64_MAX ? UINT64_MAX : (uint64_t) sum; /* saturates */
     out->mean_ns = (uint64_t) (sum / n);
+    out->min_ns = min;
+    out->max_ns = max;
 
-    static const uint64_t q[WINDOW_RANKS][2] = {{0, 1},    {1, 2},       {9, 10},  {95, 100},
-                                                {99, 100}, {999, 1000}, {1, 1}};
-    uint64_t *dst[WINDOW_RANKS] = {&out->min_ns, &out->p50_ns,  &out->p90_ns, &out->p95_ns,
-                                   &out->p99_ns, &out->p999_ns, &out->max_ns};
+    static const uint64_t q[WINDOW_RANKS][2] = {
+        {1, 2}, {9, 10}, {95, 100}, {99, 100}, {999, 1000}};
+    uint64_t *dst[WINDOW_RANKS] = {&out->p50_ns, &out->p90_ns, &out->p95_ns, &out->p99_ns,
+                                   &out->p999_ns};
     size_t rank[WINDOW_RANKS];
     unsigned bin[WINDOW_RANKS];
     for (int j = 0; j < WINDOW_RANKS; j++)
-        rank[j] = j == 0 ? 0 : rank_index (n, q[j][0], q[j][1]);
+        rank[j] = rank_index (n, q[j][0], q[j][1]);
 
     /* the bin of each rank (ranks ascend), and where that bin's samples
      * will sit in the gather buffer */
+    const unsigned first = bin_of (min), last = bin_of (max);
     size_t start[WINDOW_RANKS], fill[WINDOW_RANKS], before[WINDOW_RANKS];
     int segments = 0;
     size_t cum = 0, gathered = 0;
     int j = 0;
-    for (unsigned b = 0; b < WINDOW_BINS && j < WINDOW_RANKS; b++) {
+    for (unsigned b = first; b <= last && j < WINDOW_RANKS; b++) {
         size_t c = count[b];
         if (c == 0 || rank[j] >= cum + c) {
             cum += c;
@@ -299,6 +306,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
             bin[j++] = b;
         cum += c;
     }
+    memset (count + first, 0, sizeof (uint32_t) * (last - first + 1));
     /* pass 2: gather the samples of the marked bins */
     for (size_t i = 0; i < n; i++) {
         unsigned m = mark[key[i]];

@@ -302,7 +302,7 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     obs->start_mono_ns = zmqobs__now_ns ();
     if (apply_options (obs, opts) != 0)
         goto fail;
-    /* calloc: the window's bin marks must start clear */
+    /* calloc: the window's bin counts and marks must start clear */
     obs->scratch = zmqobs__calloc (1, zmqobs__window_scratch_size (obs->ring_capacity));
     if (!obs->scratch)
         goto fail;

@@ -472,7 +472,7 @@ START_TEST (test_window_direct)
     uint64_t ring[512], sorted[512];
     void *scratch = calloc (1, zmqobs__window_scratch_size (512));
     uint64_t x = 1234567;
-    for (int round = 0; round < 300; round++) {
+    for (int round = 0; round < 1000; round++) {
         size_t n = 1 + (size_t) (x % 512);
         for (size_t i = 0; i < 512; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -480,7 +480,9 @@ START_TEST (test_window_direct)
             case 0: ring[i] = (x >> 33) % 5; break;              /* tiny, exact bins */
             case 1: ring[i] = (x >> 33) % 1000000; break;        /* one decade */
             case 2: ring[i] = x >> (x % 64); break;              /* every magnitude */
-            case 3: ring[i] = 1000000 + (x >> 60); break;        /* all in one bin */
+            case 3: ring[i] = round % 2 ? 1000000 + (x >> 60)      /* one bin */
+                                        : 1000000 + (x >> 33) % 3000; /* a few */
+                    break;
             default: ring[i] = (x & 1) ? UINT64_MAX : 0; break;  /* extremes */
             }
         }
