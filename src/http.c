@@ -445,12 +445,10 @@ static int reserve_out (struct conn *c, size_t need)
 static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
                              const zmqobs_http_request_t *req, int keep_alive)
 {
-    char accept[1024];
-    size_t alen = req->accept_len < sizeof accept - 1 ? req->accept_len : sizeof accept - 1;
-    if (req->accept)
-        memcpy (accept, req->accept, alen);
-    accept[alen] = '\0';
-    zmqobs_format_t fmt = zmqobs_format_from_accept (req->accept ? accept : NULL);
+    /* the header is negotiated in place, whole: a copy into a bounded
+     * buffer could cut a q-value and change the answer */
+    zmqobs_format_t fmt = req->accept ? zmqobs__format_from_accept_n (req->accept, req->accept_len)
+                                      : ZMQOBS_FORMAT_PROMETHEUS;
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     int http10 = req->version_minor == 0;
 

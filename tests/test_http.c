@@ -703,6 +703,27 @@ START_TEST (metrics_head_and_accept)
 }
 END_TEST
 
+START_TEST (long_accept_header)
+{
+    /* a 3 KB Accept header whose only OpenMetrics entry comes last: the
+     * whole header is negotiated, not a truncated copy of it */
+    char accept[3200] = "text/plain;version=0.0.4;q=0.1";
+    while (strlen (accept) < 3000)
+        strcat (accept, ", application/x-unrelated;q=0.9");
+    strcat (accept, ", application/openmetrics-text;version=1.0.0;q=0.8");
+    ck_assert_int_eq (zmqobs_format_from_accept (accept), ZMQOBS_FORMAT_OPENMETRICS);
+    char req[3400];
+    snprintf (req, sizeof req, "GET /metrics HTTP/1.1\r\nHost: t\r\nAccept: %s\r\n\r\n", accept);
+    resp_t resp;
+    ck_assert_int_eq (request (port, req, &resp), 0);
+    ck_assert_int_eq (resp.status, 200);
+    char v[256];
+    ck_assert (header (&resp, "Content-Type", v, sizeof v));
+    ck_assert_str_eq (v, zmqobs_content_type (ZMQOBS_FORMAT_OPENMETRICS));
+    resp_free (&resp);
+}
+END_TEST
+
 START_TEST (health_and_ready)
 {
     resp_t resp;
@@ -1363,6 +1384,7 @@ static Suite *http_suite (void)
     tcase_add_checked_fixture (tc, setup, teardown);
     tcase_add_test (tc, metrics_get_exact);
     tcase_add_test (tc, metrics_head_and_accept);
+    tcase_add_test (tc, long_accept_header);
     tcase_add_test (tc, health_and_ready);
     tcase_add_test (tc, error_statuses);
     tcase_add_test (tc, keepalive_and_pipelining);
