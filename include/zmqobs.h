@@ -593,7 +593,9 @@ typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
 
 /* Installs fn (NULL removes it) to be called for every decoded event, on
  * the thread that drains monitors (the background thread, or the thread
- * calling zmqobs_process). fn must not call zmqobs_attach/detach/destroy.
+ * calling zmqobs_process), with the observer's monitor lock held: fn must
+ * not call zmqobs_attach, zmqobs_detach, zmqobs_destroy, zmqobs_process or
+ * zmqobs_pollitems, and should return quickly (draining waits for it).
  * Returns 0, or -1 with EINVAL (NULL self). Any thread. */
 ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg);
 
