@@ -252,7 +252,11 @@ ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket,
  * a bounded time for MONITOR_STOPPED, close the reader), removes its
  * metrics from the observer, frees the handle and sets *sock_p to NULL.
  * Accepts NULL and a pointer to NULL. After it returns the host may
- * zmq_close the socket. Call it on the thread that owns the socket. */
+ * zmq_close the socket. Call it on the thread that owns the socket.
+ * Closing the socket before detaching it is a misuse: detach notices a
+ * socket that libzmq has closed but not yet freed, or whose monitor libzmq
+ * already stopped, and then leaves the handle alone; but in the instant
+ * after libzmq frees it, detach may still read freed memory. Detach first. */
 ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
 
 /* Returns the name given at attach (never NULL; "" for NULL s). */

@@ -800,8 +800,13 @@ static void stop_locked (struct zmqobs_http *h)
         zmqobs__free (h->conns);
         h->conns = NULL;
     }
-    if (h->listen_fd >= 0)
+    if (h->listen_fd >= 0) {
+        /* The loop thread may be inside zmq_poll on this fd, and Linux
+         * keeps a listening socket open until that poll returns; shutdown
+         * stops it listening at once (and wakes the poll). */
+        shutdown (h->listen_fd, SHUT_RDWR);
         close (h->listen_fd);
+    }
     h->listen_fd = -1;
     h->port = 0;
     h->accept_pause = 0;

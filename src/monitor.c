@@ -52,11 +52,14 @@ struct zmqobs_monitor {
     int terminated;       /* ETERM seen: readers closed, host sockets untouchable */
     int waiters;          /* host-driven: attach/detach calls in progress */
     uint64_t gen;         /* bumped on every change of entries/states */
+    uint64_t sync_req;    /* detach asks the loop to drain every reader */
+    uint64_t sync_done;   /* the last request the loop has served */
     entry_t *entries;
     size_t count, cap;
 
     /* loop side: touched only by the draining thread */
     uint64_t seen_gen;
+    uint64_t sync_want;    /* sync_req as read by the last refresh */
     zmq_pollitem_t *items; /* [0] eventfd, then readers, then HTTP */
     zmqobs_socket_t **slots; /* slots[i] owns items[1 + i] */
     size_t nslots;
@@ -556,6 +559,7 @@ static long refresh_locked (zmqobs_t *obs)
     struct zmqobs_monitor *mon = obs->monitor;
     uint64_t now = 0;
     long timeout = -1;
+    mon->sync_want = mon->sync_req;
     for (size_t i = 0; i < mon->count; i++) {
         entry_t *e = &mon->entries[i];
         zmqobs_socket_t *s = e->s;
@@ -639,8 +643,38 @@ static int turn (zmqobs_t *obs, long timeout_ms)
         errno = ENOMEM;
         return -1;
     }
-    int nh = http_items (obs);
     size_t nr = mon->nslots;
+    int events = 0;
+    if (own && mon->sync_want != mon->sync_done) {
+        /* A detach waits for everything already queued on the readers:
+         * a MONITOR_STOPPED sent by libzmq's reaper for a socket the host
+         * closed too early is among it, and then the handle must not be
+         * touched. */
+        for (size_t i = 0; i < nr; i++) {
+            int n;
+            while ((n = drain (obs, mon->slots[i])) == BATCH)
+                events += n;
+            if (n < 0 && errno == ETERM) {
+                pthread_mutex_lock (&mon->lock);
+                terminate_locked (mon);
+                pthread_mutex_unlock (&mon->lock);
+                errno = ETERM;
+                return -1;
+            }
+            events += n > 0 ? n : 0;
+            if (mon->terminated) {
+                errno = ETERM;
+                return -1;
+            }
+        }
+        pthread_mutex_lock (&mon->lock);
+        mon->sync_done = mon->sync_want;
+        pthread_cond_broadcast (&mon->cond);
+        pthread_mutex_unlock (&mon->lock);
+        /* a reader may have closed: the poll set is stale, refresh first */
+        return events;
+    }
+    int nh = http_items (obs);
     long timeout = min_timeout (timeout_ms, min_timeout (stop_timeout,
                                                          zmqobs__http_timeout_ms (obs)));
     int rc = zmq_poll (mon->items, (int) (1 + nr + (size_t) nh), timeout);
@@ -661,7 +695,6 @@ static int turn (zmqobs_t *obs, long timeout_ms)
         ssize_t got = read (mon->efd, &value, sizeof value);
         (void) got;
     }
-    int events = 0;
     for (size_t i = 0; i < nr; i++) {
         if (!(mon->items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             continue;
@@ -977,6 +1010,17 @@ static void stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
     struct zmqobs_monitor *mon = obs->monitor;
     if (mon->terminated || !s->reader || LOAD (&s->monitor_state) != MS_ACTIVE)
         return;
+    /* A socket the host closed before detaching (a misuse the header
+     * documents) has a dead tag until libzmq's reaper frees it; the reaper
+     * stops its monitor itself and MONITOR_STOPPED reaches the reader, so
+     * the handle is not touched again. This comes first: the probe below
+     * wakes the reaper, which could free the closed socket meanwhile. It
+     * narrows the misuse to the instant between the free and that event's
+     * arrival; it cannot close it: libzmq has no way to hold a socket. */
+    int type;
+    size_t size = sizeof type;
+    if (zmq_getsockopt (s->hot.handle, ZMQ_TYPE, &type, &size) != 0)
+        return;
     void *probe = zmq_socket (obs->ctx, ZMQ_PAIR);
     if (!probe) {
         if (errno == ETERM)
@@ -992,6 +1036,11 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     struct zmqobs_monitor *mon = obs->monitor;
     enter (obs);
     pthread_mutex_lock (&mon->lock);
+    /* what is queued first: a MONITOR_STOPPED from libzmq's reaper means
+     * the host closed the socket too early, and it must not be touched */
+    while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE
+           && zmqobs__monitor_recv (obs, s, s->reader) > 0)
+        ;
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
         stop_monitor_locked (obs, s);
         /* everything up to MONITOR_STOPPED is in the pipe already; when
@@ -1032,6 +1081,15 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         return;
     }
     pthread_mutex_lock (&mon->lock);
+    /* first let the loop drain what is queued (bounded: the loop always
+     * serves a request within one turn unless the context is gone) */
+    if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        uint64_t want = ++mon->sync_req;
+        wake (mon);
+        while (mon->sync_done < want && !mon->terminated
+               && LOAD (&s->monitor_state) == MS_ACTIVE)
+            pthread_cond_wait (&mon->cond, &mon->lock);
+    }
     /* stop while the loop keeps draining: libzmq writes MONITOR_STOPPED
      * and closes its side */
     int state = LOAD (&s->monitor_state);
