@@ -600,6 +600,20 @@ static void prom_header (prom_t *c, const family_t *f, int prefixed)
 
 static const char *const op_names[2] = {",op=\"send\"", ",op=\"recv\""};
 
+/* Appends ,key="value" (key given with its leading comma and the opening
+ * quote, e.g. ",event=\"") to extra at n; returns the new length. The
+ * names come from the fixed tables, so they fit extra and need no
+ * escaping. */
+static size_t put_label (char *extra, size_t n, const char *key, size_t klen,
+                         const char *value, size_t vlen)
+{
+    memcpy (extra + n, key, klen);
+    memcpy (extra + n + klen, value, vlen);
+    n += klen + vlen;
+    extra[n++] = '"';
+    return n;
+}
+
 /* The samples of one family for the socket whose snapshot is in c->st;
  * names[0] is the sample name, names[1] the _created name. */
 static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
@@ -628,11 +642,8 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
                     continue;
                 n = strlen (op_names[op]);
                 memcpy (extra, op_names[op], n);
-                memcpy (extra + n, ",error=\"", 8);
-                n += 8;
-                memcpy (extra + n, errno_names[i].name, errno_names[i].len);
-                n += errno_names[i].len;
-                extra[n++] = '"';
+                n = put_label (extra, n, ",error=\"", 8, errno_names[i].name,
+                               errno_names[i].len);
                 prom_counter (c, names, lens, extra, n, st->errors[op][i]);
             }
         break;
@@ -645,11 +656,7 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
         for (unsigned i = 0; i < ZMQOBS_EVENT_SLOTS; i++) {
             if (!event_names[i].name)
                 continue;
-            memcpy (extra, ",event=\"", 8);
-            n = 8;
-            memcpy (extra + n, event_names[i].name, event_names[i].len);
-            n += event_names[i].len;
-            extra[n++] = '"';
+            n = put_label (extra, 0, ",event=\"", 8, event_names[i].name, event_names[i].len);
             prom_counter (c, names, lens, extra, n, st->events[i]);
         }
         break;
@@ -657,11 +664,8 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
         for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++) {
             if (!st->handshake_failures[i] || !handshake_names[i].name)
                 continue;
-            memcpy (extra, ",reason=\"", 9);
-            n = 9;
-            memcpy (extra + n, handshake_names[i].name, handshake_names[i].len);
-            n += handshake_names[i].len;
-            extra[n++] = '"';
+            n = put_label (extra, 0, ",reason=\"", 9, handshake_names[i].name,
+                           handshake_names[i].len);
             prom_counter (c, names, lens, extra, n, st->handshake_failures[i]);
         }
         break;
