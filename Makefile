@@ -134,9 +134,11 @@ symbols: $(SHARED)
 	if [ -n "$$bad" ]; then echo "non-zmqobs_ symbols exported:"; echo "$$bad"; exit 1; fi; \
 	echo "exported symbols: all zmqobs_"
 
+# Sanitizer builds run slower: Check's timeouts and the tests' watchdogs
+# stretch by CK_TIMEOUT_MULTIPLIER (3 unless set).
 asan:
 	@./.ci/deps test
-	@$(MAKE) --no-print-directory OBJDIR=build/asan LIBOUT=build/asan/lib OPT="-O1 -g" \
+	@CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-3} $(MAKE) --no-print-directory OBJDIR=build/asan LIBOUT=build/asan/lib OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    run-tests
 
@@ -145,7 +147,7 @@ asan:
 tsan:
 	@./.ci/deps test
 	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $${TSAN_OPTIONS:-}" \
-	    $(MAKE) --no-print-directory OBJDIR=build/tsan LIBOUT=build/tsan/lib OPT="-O1 -g" \
+	    CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-3} $(MAKE) --no-print-directory OBJDIR=build/tsan LIBOUT=build/tsan/lib OPT="-O1 -g" \
 	    SAN="-fsanitize=thread" run-tests
 
 memcheck:
