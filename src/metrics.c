@@ -32,10 +32,13 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
     s->type = type;
     h->ring = s->ring_store;
     h->ring_mask = obs->ring_capacity - 1;
-    h->hist = s->hist_store;
-    h->bounds = obs->bounds;
-    h->lut = obs->lut;
+    /* bounds and lookup table copied into the hot block: the record path
+     * then reaches them without loading a pointer */
+    memcpy (h->lut, obs->lut, sizeof h->lut);
     h->hist_n = obs->bucket_count;
+    for (uint32_t i = 0; i < obs->bucket_count; i++)
+        h->bucket[i].le_ns = obs->bounds[i];
+    h->bucket[obs->bucket_count].le_ns = UINT64_MAX; /* +Inf, the sentinel */
     h->shared = (uint32_t) obs->latency_shared;
     if ((type == ZMQ_REQ || type == ZMQ_REP) && obs->sample_every) {
         h->cycle_every = obs->sample_every;
@@ -132,10 +135,10 @@ void zmqobs__cycle_recv (zmqobs_socket_t *s, int more)
 void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
 {
     zmqobs_hot_t *h = &s->hot;
-    uint32_t i = h->lut[63 ^ __builtin_clzll (ns | 1)];
-    while (ns > h->bounds[i])
-        i++;
-    ADD (&h->hist[i], 1);
+    zmqobs_hot_bucket_t *b = &h->bucket[h->lut[63 ^ __builtin_clzll (ns | 1)]];
+    while (ns > b->le_ns)
+        b++;
+    ADD (&b->count, 1);
     /* the sum saturates instead of wrapping (a wrapped _sum looks like a
      * counter reset); with several writers that takes a CAS loop */
     uint64_t sum = LOAD (&h->hist_sum);
@@ -375,8 +378,8 @@ int zmqobs__socket_stats_locked (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
     uint64_t total = 0;
     for (uint32_t i = 0; i <= h->hist_n; i++) {
         if (i < h->hist_n)
-            out->bounds_ns[i] = h->bounds[i];
-        out->buckets[i] = LOAD (&h->hist[i]);
+            out->bounds_ns[i] = h->bucket[i].le_ns;
+        out->buckets[i] = LOAD (&h->bucket[i].count);
         total += out->buckets[i];
     }
     out->latency_count = total;

@@ -97,7 +97,6 @@ struct zmqobs_socket {
     int type;                 /* ZMQ_TYPE of the host socket */
     uint64_t attached_wall_ns;
     uint64_t attached_mono_ns;
-    uint64_t hist_store[ZMQOBS_BUCKETS_MAX + 1];
     char name[ZMQOBS_NAME_MAX + 1];
     size_t name_len;
 
