@@ -603,9 +603,10 @@ typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
 
 /* Installs fn (NULL removes it) to be called for every decoded event, on
  * the thread that drains monitors (the background thread, or the thread
- * calling zmqobs_process), with the observer's monitor lock held: fn must
- * not call zmqobs_attach, zmqobs_detach, zmqobs_destroy, zmqobs_process or
- * zmqobs_pollitems, and should return quickly (draining waits for it).
+ * calling zmqobs_process or zmqobs_detach in host-driven mode), with the
+ * observer's callback lock held: fn must not call zmqobs_attach,
+ * zmqobs_detach, zmqobs_destroy, zmqobs_process, zmqobs_pollitems or
+ * zmqobs_on_event, and should return quickly (draining waits for it).
  * Returns 0, or -1 with EINVAL (NULL self). Any thread. */
 ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg);
 
@@ -621,7 +622,9 @@ ZMQOBS_EXPORT void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg);
  * connections) and returns how many it needs, so (NULL, 0) measures. Put
  * them in the host's zmq_poll and call zmqobs_process(self, 0) when any is
  * ready. The set changes on attach, detach and serve: refill before each
- * poll. Returns -1 with EINVAL (NULL self, items NULL with size > 0),
+ * poll. Because detach closes a monitor reader that may be in that set,
+ * in host-driven mode call zmqobs_detach on the thread that polls, or
+ * while no poll on these items is in progress. Returns -1 with EINVAL (NULL self, items NULL with size > 0),
  * ENOTSUP (observer has its own thread). The thread that calls
  * zmqobs_process. */
 ZMQOBS_EXPORT int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size);
@@ -673,14 +676,16 @@ ZMQOBS_EXPORT zmqobs_format_t zmqobs_format_from_accept (const char *accept);
  * zmqobs_serve_port). Runs in the observer's thread, or in
  * zmqobs_process in host-driven mode. Returns 0, or -1 with EINVAL (NULL
  * or malformed endpoint), EALREADY (already serving), EADDRINUSE,
- * EADDRNOTAVAIL, ENOMEM. Any thread.
+ * EADDRNOTAVAIL, ENOMEM, or another errno from socket(2), bind(2) or
+ * listen(2) (EACCES for a privileged port, EAFNOSUPPORT for IPv6 on a
+ * host without it, EMFILE). Any thread.
  *
  * The host is an IPv4 address, "localhost" (127.0.0.1) or a bracketed
  * IPv6 address ("[::1]"); names are not resolved. The host "*" (as in
  * tcp:// then *:9464) and 0.0.0.0 both listen on every IPv4 interface,
  * which exposes the metrics to the network: use 127.0.0.1 unless a
- * scraper on another machine needs them. Answers: 200 with the format chosen by the
- * Accept header for /metrics; /healthz 200 while the observer runs;
+ * scraper on another machine needs them. Answers: 200 with the format
+ * chosen by the Accept header for /metrics; /healthz 200 while the observer runs;
  * /readyz 200, or 503 with zmqobs_ready's reasons; 404, 405 (other
  * methods), 400 (malformed, or a request body), 408 (request not
  * complete within 5 s), 414 (target over 2048 bytes), 431 (head over

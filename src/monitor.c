@@ -52,14 +52,16 @@ struct zmqobs_monitor {
     int terminated;       /* ETERM seen: readers closed, host sockets untouchable */
     int waiters;          /* host-driven: attach/detach calls in progress */
     uint64_t gen;         /* bumped on every change of entries/states */
-    uint64_t sync_req;    /* detach asks the loop to drain every reader */
+    uint64_t sync_req;    /* detach asks the loop to drain sync_sock's reader */
     uint64_t sync_done;   /* the last request the loop has served */
+    zmqobs_socket_t *sync_sock; /* the socket of the latest request */
     entry_t *entries;
     size_t count, cap;
 
     /* loop side: touched only by the draining thread */
     uint64_t seen_gen;
     uint64_t sync_want;    /* sync_req as read by the last refresh */
+    zmqobs_socket_t *sync_target; /* sync_sock as read by the last refresh */
     zmq_pollitem_t *items; /* [0] eventfd, then readers, then HTTP */
     zmqobs_socket_t **slots; /* slots[i] owns items[1 + i] */
     size_t nslots;
@@ -560,6 +562,7 @@ static long refresh_locked (zmqobs_t *obs)
     uint64_t now = 0;
     long timeout = -1;
     mon->sync_want = mon->sync_req;
+    mon->sync_target = mon->sync_sock;
     for (size_t i = 0; i < mon->count; i++) {
         entry_t *e = &mon->entries[i];
         zmqobs_socket_t *s = e->s;
@@ -646,14 +649,15 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     size_t nr = mon->nslots;
     int events = 0;
     if (own && mon->sync_want != mon->sync_done) {
-        /* A detach waits for everything already queued on the readers:
-         * a MONITOR_STOPPED sent by libzmq's reaper for a socket the host
-         * closed too early is among it, and then the handle must not be
-         * touched. */
+        /* A detach first takes what is already queued on its socket's
+         * reader (one batch at most, so that a busy reader cannot hold the
+         * detach): a MONITOR_STOPPED sent by libzmq's reaper for a socket
+         * the host closed too early is there, and then the handle must not
+         * be touched. The socket stays alive: its detach is waiting. */
         for (size_t i = 0; i < nr; i++) {
-            int n;
-            while ((n = drain (obs, mon->slots[i])) == BATCH)
-                events += n;
+            if (mon->slots[i] != mon->sync_target)
+                continue;
+            int n = drain (obs, mon->slots[i]);
             if (n < 0 && errno == ETERM) {
                 pthread_mutex_lock (&mon->lock);
                 terminate_locked (mon);
@@ -666,6 +670,7 @@ static int turn (zmqobs_t *obs, long timeout_ms)
                 errno = ETERM;
                 return -1;
             }
+            break;
         }
         pthread_mutex_lock (&mon->lock);
         mon->sync_done = mon->sync_want;
@@ -1081,10 +1086,11 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         return;
     }
     pthread_mutex_lock (&mon->lock);
-    /* first let the loop drain what is queued (bounded: the loop always
-     * serves a request within one turn unless the context is gone) */
+    /* first let the loop drain what is queued on this reader: one batch
+     * in the loop's next turn, unless the context is gone */
     if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
         uint64_t want = ++mon->sync_req;
+        mon->sync_sock = s;
         wake (mon);
         while (mon->sync_done < want && !mon->terminated
                && LOAD (&s->monitor_state) == MS_ACTIVE)
