@@ -434,7 +434,7 @@ typedef struct {
     /* le label text per bound, canonical for the format */
     char le[ZMQOBS_BUCKETS_MAX][48];
     size_t le_len[ZMQOBS_BUCKETS_MAX];
-    zmqobs_stats_t st;
+    const zmqobs_stats_t *st; /* the current socket's snapshot */
 } prom_t;
 
 static void put_const_labels_slow (out_t *o, const zmqobs_t *obs, int skip_first_comma)
@@ -542,7 +542,7 @@ static void prom_counter (prom_t *c, const char *const names[2], const size_t le
     if (c->om) {
         char num[48];
         prom_line (c, names[1], lens[1], extra, extra_len, num,
-                   fmt_secs (num, c->st.attached_ns), 0);
+                   fmt_secs (num, c->st->attached_ns), 0);
     }
 }
 
@@ -619,7 +619,7 @@ static size_t put_label (char *extra, size_t n, const char *key, size_t klen,
 static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
                                 const size_t lens[2])
 {
-    const zmqobs_stats_t *st = &c->st;
+    const zmqobs_stats_t *st = c->st;
     char extra[128];
     char num[48];
     size_t n;
@@ -682,7 +682,7 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
 
 static void prom_histogram (prom_t *c, char names[4][NAME_BUF], const size_t lens[4])
 {
-    const zmqobs_stats_t *st = &c->st;
+    const zmqobs_stats_t *st = c->st;
     uint64_t cum = 0;
     for (uint32_t i = 0; i < st->bucket_count; i++) {
         cum += st->buckets[i];
@@ -708,7 +708,7 @@ static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[
               {",quantile=\"0.95\"", 16},
               {",quantile=\"0.99\"", 16},
               {",quantile=\"0.999\"", 17}};
-    const zmqobs_window_t *w = &c->st.window;
+    const zmqobs_window_t *w = &c->st->window;
     const uint64_t vals[5] = {w->p50_ns, w->p90_ns, w->p95_ns, w->p99_ns, w->p999_ns};
     char num[48];
     for (int i = 0; i < 5; i++) {
@@ -723,50 +723,16 @@ static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[
     prom_line_u64 (c, names[2], lens[2], "", 0, w->count);
 }
 
-/* The fields one counter or gauge family needs, read straight from the
- * socket block with the same relaxed loads zmqobs__socket_stats_locked
- * uses. A whole snapshot per family and socket was 40% of a scrape's
- * instructions (callgrind, bench_format); the latency families, which
- * need the quantile cache, still take one. */
-static void read_family (const zmqobs_socket_t *s, int fam, zmqobs_stats_t *st)
-{
-    const zmqobs_mon_block_t *m = &s->mon;
-    st->attached_ns = s->attached_wall_ns;
-    switch (fam) {
-    case F_MSGS_SENT: st->msgs_sent = LOAD (&s->hot.sent_msgs); break;
-    case F_MSGS_RECV: st->msgs_received = LOAD (&s->hot.recv_msgs); break;
-    case F_BYTES_SENT: st->bytes_sent = LOAD (&s->hot.sent_bytes); break;
-    case F_BYTES_RECV: st->bytes_received = LOAD (&s->hot.recv_bytes); break;
-    case F_ERRORS:
-    case F_WOULD_BLOCK:
-        for (int op = 0; op < 2; op++)
-            for (int i = 0; i < ZMQOBS_ERRNO_SLOTS; i++)
-                st->errors[op][i] = LOAD (&s->errors[op][i]);
-        break;
-    case F_EVENTS:
-        for (int i = 0; i < ZMQOBS_EVENT_SLOTS; i++)
-            st->events[i] = LOAD (&m->events[i]);
-        break;
-    case F_CONNECTIONS: {
-        int64_t conn = LOAD (&m->connections);
-        st->connections = conn < 0 ? 0 : conn; /* as in the snapshot */
-        break;
-    }
-    case F_LISTENING: st->listening = LOAD (&m->listening); break;
-    case F_HANDSHAKE:
-        for (int i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
-            st->handshake_failures[i] = LOAD (&m->handshake_failures[i]);
-        break;
-    case F_RECONNECTS: st->reconnects = LOAD (&m->reconnects); break;
-    case F_MALFORMED: st->malformed_events = LOAD (&m->malformed); break;
-    case F_QUEUE_DEPTH: st->queue_depth = LOAD (&s->queue_depth); break;
-    default: break;
-    }
-}
 
 static void prom_sockets (prom_t *c)
 {
     zmqobs_t *obs = c->obs;
+    /* One snapshot per socket per scrape, kept in the socket block: every
+     * family then reads the copy, so the cache lines the host's thread
+     * writes are read once per scrape, not once per family (under a
+     * steady scrape that was costing the host double-digit percents). */
+    for (zmqobs_socket_t *s = obs->sockets; s; s = s->next)
+        zmqobs__socket_stats_locked (s, &s->scrape);
     for (int fam = 0; fam < F_SOCKET_COUNT; fam++) {
         const family_t *f = &socket_families[fam];
         prom_header (c, f, 1);
@@ -786,10 +752,7 @@ static void prom_sockets (prom_t *c)
             lens[1] = make_name (c, names[1], f->base, "_created");
         }
         for (zmqobs_socket_t *s = obs->sockets; s; s = s->next) {
-            if (f->kind == HISTOGRAM || f->kind == SUMMARY)
-                zmqobs__socket_stats_locked (s, &c->st);
-            else
-                read_family (s, fam, &c->st);
+            c->st = &s->scrape;
             prom_socket_labels (c, s);
             if (f->kind == HISTOGRAM)
                 prom_histogram (c, names, lens);

@@ -107,6 +107,9 @@ struct zmqobs_socket {
 
     /* registry link, guarded by obs->lock */
     zmqobs_socket_t *next;
+    /* the latest scrape's snapshot, written and read by the formatters
+     * under obs->lock (one read of the host's lines per scrape) */
+    zmqobs_stats_t scrape;
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
     zmqobs_window_t cached_window;
