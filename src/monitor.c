@@ -630,6 +630,42 @@ static long min_timeout (long a, long b)
     return a < b ? a : b;
 }
 
+/* Closes every reader after ETERM; in threaded mode takes mon->lock,
+ * which host-driven callers of turn() already hold. */
+static void terminate_from_turn (struct zmqobs_monitor *mon, int own)
+{
+    if (own)
+        pthread_mutex_lock (&mon->lock);
+    terminate_locked (mon);
+    if (own)
+        pthread_mutex_unlock (&mon->lock);
+}
+
+/* Drains one reader for turn() and adds what it handled to *events.
+ * Returns 0, or -1 with errno ETERM once the context is going away and
+ * every reader is closed (a socket error other than ETERM skips the
+ * reader until the next turn). */
+static int drain_slot (zmqobs_t *obs, zmqobs_socket_t *s, int own, int *events)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    int n = drain (obs, s);
+    if (n < 0) {
+        if (errno != ETERM)
+            return 0;
+        terminate_from_turn (mon, own);
+        errno = ETERM;
+        return -1;
+    }
+    *events += n;
+    if (mon->terminated) {
+        /* a MONITOR_STOPPED revealed ETERM: every slot is done (this
+         * thread set the flag, so it reads it without the lock) */
+        errno = ETERM;
+        return -1;
+    }
+    return 0;
+}
+
 /* One turn of the loop: poll, then handle what is ready. Returns events
  * handled, or -1 with errno ETERM (readers closed) or another errno. In
  * threaded mode mon->lock is not held on entry; in host-driven mode it is. */
@@ -654,24 +690,12 @@ static int turn (zmqobs_t *obs, long timeout_ms)
          * detach): a MONITOR_STOPPED sent by libzmq's reaper for a socket
          * the host closed too early is there, and then the handle must not
          * be touched. The socket stays alive: its detach is waiting. */
-        for (size_t i = 0; i < nr; i++) {
-            if (mon->slots[i] != mon->sync_target)
-                continue;
-            int n = drain (obs, mon->slots[i]);
-            if (n < 0 && errno == ETERM) {
-                pthread_mutex_lock (&mon->lock);
-                terminate_locked (mon);
-                pthread_mutex_unlock (&mon->lock);
-                errno = ETERM;
-                return -1;
+        for (size_t i = 0; i < nr; i++)
+            if (mon->slots[i] == mon->sync_target) {
+                if (drain_slot (obs, mon->slots[i], own, &events) < 0)
+                    return -1;
+                break;
             }
-            events += n > 0 ? n : 0;
-            if (mon->terminated) {
-                errno = ETERM;
-                return -1;
-            }
-            break;
-        }
         pthread_mutex_lock (&mon->lock);
         mon->sync_done = mon->sync_want;
         pthread_cond_broadcast (&mon->cond);
@@ -685,13 +709,8 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     int rc = zmq_poll (mon->items, (int) (1 + nr + (size_t) nh), timeout);
     if (rc < 0) {
         int err = errno;
-        if (err == ETERM) {
-            if (own)
-                pthread_mutex_lock (&mon->lock);
-            terminate_locked (mon);
-            if (own)
-                pthread_mutex_unlock (&mon->lock);
-        }
+        if (err == ETERM)
+            terminate_from_turn (mon, own);
         errno = err;
         return -1;
     }
@@ -703,29 +722,9 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     for (size_t i = 0; i < nr; i++) {
         if (!(mon->items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             continue;
-        zmqobs_socket_t *s = mon->slots[i];
         /* a reader is only closed by this thread, so it is still open */
-        int n = drain (obs, s);
-        if (n < 0) {
-            int err = errno;
-            if (err == ETERM) {
-                if (own)
-                    pthread_mutex_lock (&mon->lock);
-                terminate_locked (mon);
-                if (own)
-                    pthread_mutex_unlock (&mon->lock);
-                errno = err;
-                return -1;
-            }
-            continue;
-        }
-        events += n;
-        if (mon->terminated) {
-            /* a MONITOR_STOPPED revealed ETERM: every slot is done (this
-             * thread set the flag, so it reads it without the lock) */
-            errno = ETERM;
+        if (drain_slot (obs, mon->slots[i], own, &events) < 0)
             return -1;
-        }
     }
     /* also with no items ready or none at all: HTTP expires its
      * connections here */
