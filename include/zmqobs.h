@@ -255,8 +255,13 @@ ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket,
  * zmq_close the socket. Call it on the thread that owns the socket.
  * Closing the socket before detaching it is a misuse: detach notices a
  * socket that libzmq has closed but not yet freed, or whose monitor libzmq
- * already stopped, and then leaves the handle alone; but in the instant
- * after libzmq frees it, detach may still read freed memory. Detach first. */
+ * already stopped, and then leaves the handle alone. A closed socket that
+ * libzmq keeps alive (lingering on unsent messages) still sends monitor
+ * events; the observer keeps draining and discarding them until libzmq
+ * frees the socket or the context terminates, after zmqobs_destroy on a
+ * thread of its own, so libzmq never blocks on them. But in the instant
+ * after libzmq frees the socket, detach may still read freed memory.
+ * Detach first. */
 ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
 
 /* Returns the name given at attach (never NULL; "" for NULL s). */

@@ -16,6 +16,16 @@
  * socket can never block the host's I/O thread, even while the loop is
  * busy in a slow event callback.
  *
+ * The converse is fatal: libzmq sends monitor events blocking, so once a
+ * reader is closed while its socket's monitor still runs, the next event
+ * wedges libzmq's I/O thread for good. A reader is therefore closed only
+ * after MONITOR_STOPPED, after ETERM, or after zmq_socket_monitor (NULL)
+ * stopped the monitor. A socket the host closed before detaching (a
+ * misuse) cannot be stopped, and libzmq may keep it alive for as long as
+ * it lingers: its reader becomes an orphan, drained and discarded until
+ * that socket's MONITOR_STOPPED or ETERM, by the loop, or after
+ * zmqobs_destroy by a small detached thread of its own.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "zmqobs_private.h"
@@ -30,7 +40,9 @@ enum {
     MS_NONE = 0,
     MS_ACTIVE,   /* the loop drains s->reader */
     MS_STOPPING, /* detach asked: drain until MONITOR_STOPPED or deadline */
-    MS_DONE      /* reader closed; the loop never touches s again */
+    MS_ORPHAN,   /* detach found the handle closed: the loop adopts the
+                    reader as an orphan */
+    MS_DONE      /* reader closed or adopted; the loop never touches s again */
 };
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
@@ -57,6 +69,9 @@ struct zmqobs_monitor {
     zmqobs_socket_t *sync_sock; /* the socket of the latest request */
     entry_t *entries;
     size_t count, cap;
+    void **orphans;       /* readers of sockets the host closed too early */
+    size_t norphans;
+    size_t orphans_cap;   /* >= count + norphans: adopting never allocates */
 
     /* loop side: touched only by the draining thread */
     uint64_t seen_gen;
@@ -379,6 +394,50 @@ static void close_reader (zmqobs_socket_t *s)
     }
 }
 
+/* Reads one monitor message of an orphan reader and discards it: its
+ * socket's metrics are gone. Returns 2 for MONITOR_STOPPED, 1 for another
+ * message, 0 when none is pending, -1 with errno on error (ETERM). */
+static int orphan_recv (void *reader)
+{
+    zmq_msg_t part;
+    zmq_msg_init (&part);
+    if (zmq_msg_recv (&part, reader, ZMQ_DONTWAIT) < 0) {
+        int err = errno;
+        zmq_msg_close (&part);
+        if (err == EAGAIN)
+            return 0;
+        errno = err;
+        return -1;
+    }
+    uint16_t event = 0;
+    if (zmq_msg_size (&part) == 6)
+        memcpy (&event, zmq_msg_data (&part), sizeof event);
+    int more = zmq_msg_more (&part);
+    zmq_msg_close (&part);
+    while (more) {
+        /* the parts of a message arrive together: no waiting here */
+        zmq_msg_init (&part);
+        more = zmq_msg_recv (&part, reader, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&part);
+        zmq_msg_close (&part);
+    }
+    return event == ZMQ_EVENT_MONITOR_STOPPED ? 2 : 1;
+}
+
+/* Drains up to BATCH messages of an orphan reader. Returns 1 once its
+ * socket's monitor stopped (the reader may be closed), 0 when it must be
+ * drained again later, -1 with errno on error (ETERM). */
+static int drain_orphan (void *reader)
+{
+    for (int n = 0; n < BATCH; n++) {
+        int rc = orphan_recv (reader);
+        if (rc <= 0)
+            return rc;
+        if (rc == 2)
+            return 1;
+    }
+    return 0;
+}
+
 /* Marks s done and wakes its detach; mon->lock held. */
 static void finish_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
@@ -412,7 +471,7 @@ static void saw_stopped (zmqobs_t *obs, zmqobs_socket_t *s)
         else if (errno == ETERM)
             terminate_locked (mon);
     }
-    if (state == MS_ACTIVE || state == MS_STOPPING)
+    if (state == MS_ACTIVE || state == MS_STOPPING || state == MS_ORPHAN)
         finish_locked (mon, s);
     if (own)
         pthread_mutex_unlock (&mon->lock);
@@ -478,7 +537,7 @@ static int drain (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     int n = 0;
     int state = LOAD (&s->monitor_state);
-    if (state != MS_ACTIVE && state != MS_STOPPING)
+    if (state != MS_ACTIVE && state != MS_STOPPING && state != MS_ORPHAN)
         return 0;
     while (n < BATCH) {
         int rc = zmqobs__monitor_recv (obs, s, s->reader);
@@ -550,6 +609,34 @@ static void terminate_locked (struct zmqobs_monitor *mon)
         if (s->monitor_state != MS_DONE)
             finish_locked (mon, s);
     }
+    for (size_t i = 0; i < mon->norphans; i++)
+        zmq_close (mon->orphans[i]);
+    mon->norphans = 0;
+    mon->gen++;
+}
+
+/* Moves s's reader to the orphans; s is done. mon->lock held, and the
+ * caller is the draining thread or the loop is not using the reader. */
+static void adopt_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
+{
+    if (s->reader && mon->norphans < mon->orphans_cap) {
+        mon->orphans[mon->norphans++] = s->reader;
+        s->reader = NULL;
+    }
+    /* (the capacity is reserved at attach; closing is the last resort) */
+    finish_locked (mon, s);
+}
+
+/* An orphan reader whose monitor stopped: closed and forgotten. mon->lock
+ * held (or the host-driven caller's thread). */
+static void bury_locked (struct zmqobs_monitor *mon, void *reader)
+{
+    for (size_t i = 0; i < mon->norphans; i++)
+        if (mon->orphans[i] == reader) {
+            mon->orphans[i] = mon->orphans[--mon->norphans];
+            break;
+        }
+    zmq_close (reader);
     mon->gen++;
 }
 
@@ -566,7 +653,9 @@ static long refresh_locked (zmqobs_t *obs)
     for (size_t i = 0; i < mon->count; i++) {
         entry_t *e = &mon->entries[i];
         zmqobs_socket_t *s = e->s;
-        if (s->monitor_state == MS_STOPPING) {
+        if (s->monitor_state == MS_ORPHAN)
+            adopt_locked (mon, s);
+        else if (s->monitor_state == MS_STOPPING) {
             if (!now)
                 now = zmqobs__now_ns ();
             if (now >= e->deadline_ns || !s->reader)
@@ -583,7 +672,7 @@ static long refresh_locked (zmqobs_t *obs)
          * socket that is done (and maybe freed). Short of memory, only the
          * readers that fit are polled (the rest queue without blocking
          * libzmq) and the growth is retried shortly. */
-        int grown = reserve_items (mon, mon->count + 1) == 0;
+        int grown = reserve_items (mon, mon->count + mon->norphans + 1) == 0;
         mon->items[0] = (zmq_pollitem_t){.socket = NULL, .fd = mon->efd,
                                          .events = ZMQ_POLLIN};
         size_t n = 0;
@@ -595,6 +684,12 @@ static long refresh_locked (zmqobs_t *obs)
                                                      .events = ZMQ_POLLIN};
                 mon->slots[n++] = s;
             }
+        }
+        /* orphans after the readers, with no socket in their slot */
+        for (size_t i = 0; i < mon->norphans && 1 + n < mon->items_cap; i++) {
+            mon->items[1 + n] = (zmq_pollitem_t){.socket = mon->orphans[i],
+                                                 .events = ZMQ_POLLIN};
+            mon->slots[n++] = NULL;
         }
         mon->nslots = n;
         if (grown)
@@ -666,6 +761,27 @@ static int drain_slot (zmqobs_t *obs, zmqobs_socket_t *s, int own, int *events)
     return 0;
 }
 
+/* Drains an orphan reader for turn(), closing it once its monitor stopped.
+ * Returns 0, or -1 with errno ETERM once every reader is closed. */
+static int drain_orphan_slot (zmqobs_t *obs, void *reader, int own)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    int rc = drain_orphan (reader);
+    if (rc < 0 && errno == ETERM) {
+        terminate_from_turn (mon, own);
+        errno = ETERM;
+        return -1;
+    }
+    if (rc != 0) {
+        if (own)
+            pthread_mutex_lock (&mon->lock);
+        bury_locked (mon, reader);
+        if (own)
+            pthread_mutex_unlock (&mon->lock);
+    }
+    return 0;
+}
+
 /* One turn of the loop: poll, then handle what is ready. Returns events
  * handled, or -1 with errno ETERM (readers closed) or another errno. In
  * threaded mode mon->lock is not held on entry; in host-driven mode it is. */
@@ -723,7 +839,8 @@ static int turn (zmqobs_t *obs, long timeout_ms)
         if (!(mon->items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             continue;
         /* a reader is only closed by this thread, so it is still open */
-        if (drain_slot (obs, mon->slots[i], own, &events) < 0)
+        if (mon->slots[i] ? drain_slot (obs, mon->slots[i], own, &events) < 0
+                          : drain_orphan_slot (obs, mon->items[1 + i].socket, own) < 0)
             return -1;
     }
     /* also with no items ready or none at all: HTTP expires its
@@ -805,6 +922,88 @@ fail:;
     return -1;
 }
 
+/* Orphans still open when the observer goes away: a detached thread
+ * drains them until their sockets' MONITOR_STOPPED or ETERM, so that
+ * neither zmqobs_destroy nor libzmq's I/O thread waits on a socket the
+ * host closed too early and libzmq keeps lingering. */
+typedef struct {
+    size_t n;
+    zmq_pollitem_t items[];
+} orphanage_t;
+
+static int orphanages; /* threads still draining orphans (for tests) */
+
+size_t zmqobs__orphan_count (zmqobs_t *obs)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    pthread_mutex_lock (&mon->lock);
+    size_t n = mon->norphans;
+    pthread_mutex_unlock (&mon->lock);
+    return n;
+}
+
+int zmqobs__orphanages (void)
+{
+    return __atomic_load_n (&orphanages, __ATOMIC_ACQUIRE);
+}
+
+static void *orphanage (void *arg)
+{
+    orphanage_t *o = arg;
+    while (o->n > 0) {
+        int rc = zmq_poll (o->items, (int) o->n, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            break; /* ETERM: the context is going away, close them all */
+        for (size_t i = 0; i < o->n;) {
+            if ((o->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+                && drain_orphan (o->items[i].socket) != 0) {
+                zmq_close (o->items[i].socket);
+                o->items[i] = o->items[--o->n];
+            } else
+                i++;
+        }
+    }
+    for (size_t i = 0; i < o->n; i++)
+        zmq_close (o->items[i].socket);
+    zmqobs__free (o);
+    __atomic_sub_fetch (&orphanages, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Hands the remaining orphans to their own thread; mon->lock not needed
+ * (the loop has stopped). */
+static void rehome_orphans (struct zmqobs_monitor *mon)
+{
+    if (mon->norphans == 0)
+        return;
+    orphanage_t *o = zmqobs__malloc (sizeof *o + mon->norphans * sizeof o->items[0]);
+    int started = 0;
+    if (o) {
+        o->n = mon->norphans;
+        for (size_t i = 0; i < o->n; i++)
+            o->items[i] = (zmq_pollitem_t){.socket = mon->orphans[i], .events = ZMQ_POLLIN};
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init (&attr);
+        pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+        __atomic_add_fetch (&orphanages, 1, __ATOMIC_RELEASE);
+        started = pthread_create (&thread, &attr, orphanage, o) == 0;
+        pthread_attr_destroy (&attr);
+        if (!started) {
+            __atomic_sub_fetch (&orphanages, 1, __ATOMIC_RELEASE);
+            zmqobs__free (o);
+        }
+    }
+    if (!started)
+        /* no memory or no thread: the last resort, closing, risks a
+         * libzmq I/O thread blocked on that socket's next event */
+        for (size_t i = 0; i < mon->norphans; i++)
+            zmq_close (mon->orphans[i]);
+    mon->norphans = 0;
+}
+
 void zmqobs__monitor_fini (zmqobs_t *obs)
 {
     struct zmqobs_monitor *mon = obs ? obs->monitor : NULL;
@@ -821,6 +1020,8 @@ void zmqobs__monitor_fini (zmqobs_t *obs)
     /* every socket was detached first; close anything left regardless */
     for (size_t i = 0; i < mon->count; i++)
         close_reader (mon->entries[i].s);
+    rehome_orphans (mon);
+    zmqobs__free (mon->orphans);
     zmqobs__free (mon->entries);
     zmqobs__free (mon->items);
     zmqobs__free (mon->slots);
@@ -932,6 +1133,19 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         mon->entries = grown;
         mon->cap = cap;
     }
+    if (!terminated && mon->orphans_cap < mon->count + 1 + mon->norphans) {
+        size_t cap = 2 * (mon->count + 1 + mon->norphans);
+        void **grown = zmqobs__calloc (cap, sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock (&mon->lock);
+            return -1;
+        }
+        if (mon->norphans)
+            memcpy (grown, mon->orphans, mon->norphans * sizeof *grown);
+        zmqobs__free (mon->orphans);
+        mon->orphans = grown;
+        mon->orphans_cap = cap;
+    }
     pthread_mutex_unlock (&mon->lock);
     if (terminated) {
         errno = ETERM;
@@ -1006,14 +1220,16 @@ static entry_t *find_entry_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *
 
 /* Stops the host socket's monitor unless the context is going away; then
  * the host may already have closed the socket, so it is not touched.
+ * Returns 1 if the host closed the socket (its reader must become an
+ * orphan), else 0.
  * mon->lock held: while it is, the loop cannot close the readers, so
  * zmq_ctx_term cannot complete and the context stays valid for the probe.
  * The stop cannot block: the reader's pipe has no high-water mark. */
-static void stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
+static int stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
     if (mon->terminated || !s->reader || LOAD (&s->monitor_state) != MS_ACTIVE)
-        return;
+        return 0;
     /* A socket the host closed before detaching (a misuse the header
      * documents) has a dead tag until libzmq's reaper frees it; the reaper
      * stops its monitor itself and MONITOR_STOPPED reaches the reader, so
@@ -1024,14 +1240,15 @@ static void stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
     int type;
     size_t size = sizeof type;
     if (zmq_getsockopt (s->hot.handle, ZMQ_TYPE, &type, &size) != 0)
-        return;
+        return 1; /* closed: its monitor runs until libzmq frees it */
     void *probe = zmq_socket (obs->ctx, ZMQ_PAIR);
     if (!probe) {
         if (errno == ETERM)
-            return; /* the loop (or zmqobs_process) sees ETERM too */
+            return 0; /* the loop (or zmqobs_process) sees ETERM too */
     } else
         zmq_close (probe);
     zmq_socket_monitor (s->hot.handle, NULL, 0);
+    return 0;
 }
 
 /* Host-driven detach: this thread is the draining thread. */
@@ -1045,8 +1262,9 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE
            && zmqobs__monitor_recv (obs, s, s->reader) > 0)
         ;
+    if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE && stop_monitor_locked (obs, s))
+        adopt_locked (mon, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
-        stop_monitor_locked (obs, s);
         /* everything up to MONITOR_STOPPED is in the pipe already; when
          * the context is terminating, ETERM ends the wait */
         uint64_t deadline = zmqobs__now_ns () + STOP_WAIT_NS;
@@ -1098,13 +1316,14 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
     /* stop while the loop keeps draining: libzmq writes MONITOR_STOPPED
      * and closes its side */
     int state = LOAD (&s->monitor_state);
-    stop_monitor_locked (obs, s);
+    int closed = stop_monitor_locked (obs, s);
     entry_t *e = find_entry_locked (mon, s);
     if (e && state != MS_DONE) {
         /* Only the loop closes a reader it may be polling: it waits for
-         * MONITOR_STOPPED, ETERM or the deadline. */
+         * MONITOR_STOPPED, ETERM or the deadline, or adopts the reader of
+         * a socket the host closed. */
         e->deadline_ns = zmqobs__now_ns () + STOP_WAIT_NS;
-        STORE (&s->monitor_state, MS_STOPPING);
+        STORE (&s->monitor_state, closed ? MS_ORPHAN : MS_STOPPING);
         mon->gen++;
         wake (mon);
         while (LOAD (&s->monitor_state) != MS_DONE)

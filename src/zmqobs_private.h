@@ -191,6 +191,11 @@ int zmqobs__monitor_init (zmqobs_t *obs);
  * stopped: stops and joins the thread, frees monitor state. Safe when the
  * context was terminated. */
 void zmqobs__monitor_fini (zmqobs_t *obs);
+/* Threads still draining the monitors of sockets the host closed before
+ * detaching them, after their observer was destroyed (for tests). */
+int zmqobs__orphanages (void);
+/* Orphan readers the observer is draining now (for tests). */
+size_t zmqobs__orphan_count (zmqobs_t *obs);
 /* Starts the monitor of s and connects its reader; on return libzmq can
  * never block on it. -1 with errno, socket unchanged, on failure. Runs on
  * the socket's owner thread, without obs->lock held. */

@@ -200,9 +200,53 @@ END_TEST
  * The host closes a socket before detaching it (documented misuse: the
  * header says detach first). It must not crash or hang, and the observer
  * must stay usable.
+ *
+ * After zmq_close, libzmq's reaper frees the socket asynchronously and,
+ * from its destructor, sends MONITOR_STOPPED. The settled cases below are
+ * deterministic: either the socket provably still exists (it lingers on a
+ * message nobody can take yet), or the observer has already counted its
+ * MONITOR_STOPPED. The instant in between is the race test's business.
  * ---------------------------------------------------------------------- */
 
-static void closed_before_detach (int host_driven, long delay_ms)
+static uint64_t stopped_count (zmqobs_socket_t *s)
+{
+    zmqobs_stats_t st;
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    return st.events[__builtin_ctz (ZMQ_EVENT_MONITOR_STOPPED)];
+}
+
+/* Waits (bounded) until the observer has counted the closed socket's
+ * MONITOR_STOPPED: libzmq has freed it and the observer knows. */
+static void wait_stopped (zmqobs_t *obs, zmqobs_socket_t *s, int host_driven)
+{
+    for (int waited = 0; stopped_count (s) == 0; waited += 10) {
+        ck_assert_msg (waited < 30000, "no MONITOR_STOPPED 30 s after zmq_close");
+        if (host_driven)
+            zmqobs_process (obs, 10);
+        else
+            sleep_ms (10);
+    }
+    ck_assert_uint_eq (stopped_count (s), 1);
+}
+
+/* The observer still works: scrape, attach another socket, detach. */
+static void observer_still_works (zmqobs_t *obs, void *ctx, size_t expect_count)
+{
+    ck_assert_uint_eq (zmqobs_socket_count (obs), expect_count);
+    int need = zmqobs_format (obs, ZMQOBS_FORMAT_PROMETHEUS, NULL, 0);
+    ck_assert_int_gt (need, 0);
+    void *again = zsocket (ctx, ZMQ_REP);
+    zmqobs_socket_t *as = zmqobs_attach (obs, again, "server");
+    ck_assert_ptr_nonnull (as);
+    ck_assert_int_eq (zmq_bind (again, "tcp://127.0.0.1:*"), 0);
+    zmqobs_detach (&as);
+    ck_assert_ptr_null (as);
+    ck_assert_int_eq (zmq_close (again), 0);
+}
+
+/* Closed, and freed by libzmq before the detach: REQ/REP with traffic,
+ * the detach comes after the observer counted MONITOR_STOPPED. */
+static void closed_then_freed (int host_driven)
 {
     testutil_watchdog (60);
     void *ctx = zmq_ctx_new ();
@@ -226,50 +270,122 @@ static void closed_before_detach (int host_driven, long delay_ms)
 
     /* the misuse */
     ck_assert_int_eq (zmq_close (srv), 0);
-    if (delay_ms) {
-        /* give libzmq's reaper time to destroy the socket, and the
-         * observer time to drain what its monitor said last */
-        for (long waited = 0; waited < delay_ms; waited += 10) {
+    wait_stopped (obs, ss, host_driven);
+    zmqobs_detach (&ss);
+    ck_assert_ptr_null (ss);
+
+    observer_still_works (obs, ctx, 1);
+    zmqobs_detach (&cs);
+    ck_assert_int_eq (zmq_close (cli), 0);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+    zmqobs_destroy (&obs);
+}
+
+/* Closed, and still alive in libzmq during the detach: a PUSH socket with
+ * infinite linger holds a message for an ipc endpoint nobody has bound,
+ * so the reaper cannot free it, and its monitor keeps sending (reconnect
+ * attempts). The detach must see the dead handle, leave it alone and keep
+ * draining its monitor until libzmq frees it: closing that reader would
+ * block libzmq's I/O thread on the next event. Once a peer binds, the
+ * message is delivered, proving libzmq kept working. With destroy_first
+ * the observer is destroyed while the closed socket still lingers. */
+static void closed_still_alive (int host_driven, int destroy_first)
+{
+    testutil_watchdog (60);
+    char dir[256], path[300], ep[310];
+    ck_assert_int_eq (testutil_tmpdir (dir, sizeof dir), 0);
+    snprintf (path, sizeof path, "%s/lingering", dir);
+    snprintf (ep, sizeof ep, "ipc://%s", path);
+
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, host_driven);
+    void *push = zmq_socket (ctx, ZMQ_PUSH);
+    ck_assert_ptr_nonnull (push);
+    int forever = -1, ivl = 10;
+    ck_assert_int_eq (zmq_setsockopt (push, ZMQ_LINGER, &forever, sizeof forever), 0);
+    ck_assert_int_eq (zmq_setsockopt (push, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
+    zmqobs_socket_t *ps = zmqobs_attach (obs, push, "push");
+    ck_assert_ptr_nonnull (ps);
+    ck_assert_int_eq (zmq_connect (push, ep), 0);
+    ck_assert_int_eq (zmqobs_send (ps, "kept", 4, 0), 4);
+
+    /* the misuse, while libzmq must keep the socket for its message */
+    ck_assert_int_eq (zmq_close (push), 0);
+    zmqobs_detach (&ps);
+    ck_assert_ptr_null (ps);
+    ck_assert_uint_eq (zmqobs__orphan_count (obs), 1);
+    observer_still_works (obs, ctx, 0);
+    /* reconnect attempts keep the orphan busy meanwhile */
+    for (int i = 0; i < 10; i++) {
+        if (host_driven)
+            zmqobs_process (obs, 10);
+        else
+            sleep_ms (10);
+    }
+    ck_assert_uint_eq (zmqobs__orphan_count (obs), 1);
+    if (destroy_first)
+        zmqobs_destroy (&obs);
+
+    /* let the lingering socket finish: its message arrives intact */
+    void *pull = zsocket (ctx, ZMQ_PULL);
+    ck_assert_int_eq (zmq_bind (pull, ep), 0);
+    char buf[8];
+    ck_assert_int_eq (zmq_recv (pull, buf, sizeof buf, 0), 4);
+    ck_assert_int_eq (memcmp (buf, "kept", 4), 0);
+    ck_assert_int_eq (zmq_close (pull), 0);
+    if (!destroy_first) {
+        /* its MONITOR_STOPPED frees the orphan */
+        for (int waited = 0; zmqobs__orphan_count (obs) > 0; waited += 10) {
+            ck_assert_msg (waited < 30000, "orphan reader still open after 30 s");
             if (host_driven)
                 zmqobs_process (obs, 10);
             else
                 sleep_ms (10);
         }
     }
-    zmqobs_detach (&ss);
-    ck_assert_ptr_null (ss);
-
-    /* the observer still works: scrape, attach another socket, detach */
-    ck_assert_int_eq (zmqobs_socket_count (obs), 1);
-    int need = zmqobs_format (obs, ZMQOBS_FORMAT_PROMETHEUS, NULL, 0);
-    ck_assert_int_gt (need, 0);
-    void *again = zsocket (ctx, ZMQ_REP);
-    zmqobs_socket_t *as = zmqobs_attach (obs, again, "server");
-    ck_assert_ptr_nonnull (as);
-    ck_assert_int_eq (zmq_bind (again, "tcp://127.0.0.1:*"), 0);
-    zmqobs_detach (&as);
-    zmq_close (again);
-    zmqobs_detach (&cs);
-    zmq_close (cli);
     ck_assert_int_eq (zmq_ctx_term (ctx), 0);
     zmqobs_destroy (&obs);
+    for (int waited = 0; zmqobs__orphanages () > 0; waited += 10) {
+        ck_assert_msg (waited < 30000, "orphan thread still running after 30 s");
+        sleep_ms (10);
+    }
+    unlink (path);
+    ck_assert_int_eq (rmdir (dir), 0);
 }
 
-START_TEST (test_closed_before_detach_at_once)
+START_TEST (test_closed_before_detach_still_alive)
 {
-    closed_before_detach (0, 0);
+    closed_still_alive (0, 0);
 }
 END_TEST
 
-START_TEST (test_closed_before_detach_later)
+START_TEST (test_closed_before_detach_still_alive_host_driven)
 {
-    closed_before_detach (0, 300);
+    closed_still_alive (1, 0);
 }
 END_TEST
 
-START_TEST (test_closed_before_detach_host_driven)
+START_TEST (test_closed_before_detach_still_alive_destroy)
 {
-    closed_before_detach (1, 300);
+    closed_still_alive (0, 1);
+}
+END_TEST
+
+START_TEST (test_closed_before_detach_still_alive_destroy_host_driven)
+{
+    closed_still_alive (1, 1);
+}
+END_TEST
+
+START_TEST (test_closed_before_detach_freed)
+{
+    closed_then_freed (0);
+}
+END_TEST
+
+START_TEST (test_closed_before_detach_freed_host_driven)
+{
+    closed_then_freed (1);
 }
 END_TEST
 
@@ -316,10 +432,11 @@ START_TEST (test_closed_before_destroy)
     void *ctx = zmq_ctx_new ();
     zmqobs_t *obs = observer (ctx, 0);
     void *s = zsocket (ctx, ZMQ_PULL);
-    ck_assert_ptr_nonnull (zmqobs_attach (obs, s, "pull"));
+    zmqobs_socket_t *ps = zmqobs_attach (obs, s, "pull");
+    ck_assert_ptr_nonnull (ps);
     ck_assert_int_eq (zmq_bind (s, "tcp://127.0.0.1:*"), 0);
     ck_assert_int_eq (zmq_close (s), 0);
-    sleep_ms (100);
+    wait_stopped (obs, ps, 0);
     zmqobs_destroy (&obs);
     ck_assert_int_eq (zmq_ctx_term (ctx), 0);
 }
@@ -571,9 +688,12 @@ int main (void)
     tcase_add_test (tc, test_term_mid_traffic_tcp);
     tcase_add_test (tc, test_term_mid_traffic_host_driven);
     tc = testutil_tcase (suite, "closed_before_detach", 60);
-    tcase_add_test (tc, test_closed_before_detach_at_once);
-    tcase_add_test (tc, test_closed_before_detach_later);
-    tcase_add_test (tc, test_closed_before_detach_host_driven);
+    tcase_add_test (tc, test_closed_before_detach_still_alive);
+    tcase_add_test (tc, test_closed_before_detach_still_alive_host_driven);
+    tcase_add_test (tc, test_closed_before_detach_still_alive_destroy);
+    tcase_add_test (tc, test_closed_before_detach_still_alive_destroy_host_driven);
+    tcase_add_test (tc, test_closed_before_detach_freed);
+    tcase_add_test (tc, test_closed_before_detach_freed_host_driven);
     tcase_add_test (tc, test_closed_before_detach_race);
     tcase_add_test (tc, test_closed_before_destroy);
     tc = testutil_tcase (suite, "alloc", 120);
