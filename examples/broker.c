@@ -75,8 +75,8 @@ typedef struct {
     const char *backend; /* the endpoint the backend is bound to */
     int id;
     long work_us;
-    int stop;          /* set by main, read with __atomic loads */
-    int failed;        /* set by the worker on a fatal error (atomic) */
+    int stop;   /* set by main, read with __atomic loads */
+    int failed; /* set by the worker on a fatal error (atomic) */
     unsigned long answered;
 } worker_t;
 
@@ -194,7 +194,9 @@ int main (int argc, char **argv)
     int opt;
     while ((opt = getopt (argc, argv, "f:w:t:d:h")) != -1) {
         switch (opt) {
-        case 'f': frontend_ep = optarg; break;
+        case 'f':
+            frontend_ep = optarg;
+            break;
         case 'w':
             if (example_parse_long ("-w", optarg, 1, MAX_WORKERS, &nworkers) != 0)
                 return 2;
@@ -207,7 +209,9 @@ int main (int argc, char **argv)
             if (example_parse_long ("-d", optarg, 1, 86400, &duration) != 0)
                 return 2;
             break;
-        default: usage (); return opt == 'h' ? 0 : 2;
+        default:
+            usage ();
+            return opt == 'h' ? 0 : 2;
         }
     }
     if (optind != argc) {
@@ -288,7 +292,10 @@ int main (int argc, char **argv)
         goto done;
     }
     for (long i = 0; i < nworkers; i++) {
-        workers[i] = (worker_t) {.ctx = ctx, .obs = obs, .backend = back_ep, .id = (int) i,
+        workers[i] = (worker_t) {.ctx = ctx,
+                                 .obs = obs,
+                                 .backend = back_ep,
+                                 .id = (int) i,
                                  .work_us = work_us};
         int rc = pthread_create (&threads[i], NULL, worker_main, &workers[i]);
         if (rc != 0) {
@@ -358,8 +365,8 @@ int main (int argc, char **argv)
                 interrupted = 1;
             }
     }
-    printf ("broker: forwarded %lu requests and %lu replies; %lu replies undeliverable\n",
-            requests, replies, undeliverable);
+    printf ("broker: forwarded %lu requests and %lu replies; %lu replies undeliverable\n", requests,
+            replies, undeliverable);
 
 done:
     for (long i = 0; i < started; i++)

@@ -57,12 +57,12 @@ typedef struct {
     zmqobs_t *obs;
     const char *endpoint;
     int id;
-    long requests;     /* 0 = until the deadline */
+    long requests; /* 0 = until the deadline */
     long rate;
     long size;
     long timeout_ms;
     long hold_s;
-    double deadline;   /* monotonic seconds */
+    double deadline; /* monotonic seconds */
     /* results, read by main after join */
     unsigned long sent, replies, timeouts, errors;
     zmqobs_stats_t stats; /* last socket's stats, taken before detach */
@@ -197,20 +197,35 @@ static void usage (void)
 
 int main (int argc, char **argv)
 {
-    long clients = 4, requests = 0, duration = 0, rate = 0, size = 64, timeout = 2000,
-         hold = 0;
+    long clients = 4, requests = 0, duration = 0, rate = 0, size = 64, timeout = 2000, hold = 0;
     int opt;
     while ((opt = getopt (argc, argv, "c:n:d:r:s:T:H:h")) != -1) {
         int bad = 0;
         switch (opt) {
-        case 'c': bad = example_parse_long ("-c", optarg, 1, MAX_CLIENTS, &clients); break;
-        case 'n': bad = example_parse_long ("-n", optarg, 1, 1000000000, &requests); break;
-        case 'd': bad = example_parse_long ("-d", optarg, 1, 86400, &duration); break;
-        case 'r': bad = example_parse_long ("-r", optarg, 0, 1000000, &rate); break;
-        case 's': bad = example_parse_long ("-s", optarg, 16, 65536, &size); break;
-        case 'T': bad = example_parse_long ("-T", optarg, 1, 600000, &timeout); break;
-        case 'H': bad = example_parse_long ("-H", optarg, 0, 86400, &hold); break;
-        default: usage (); return opt == 'h' ? 0 : 2;
+        case 'c':
+            bad = example_parse_long ("-c", optarg, 1, MAX_CLIENTS, &clients);
+            break;
+        case 'n':
+            bad = example_parse_long ("-n", optarg, 1, 1000000000, &requests);
+            break;
+        case 'd':
+            bad = example_parse_long ("-d", optarg, 1, 86400, &duration);
+            break;
+        case 'r':
+            bad = example_parse_long ("-r", optarg, 0, 1000000, &rate);
+            break;
+        case 's':
+            bad = example_parse_long ("-s", optarg, 16, 65536, &size);
+            break;
+        case 'T':
+            bad = example_parse_long ("-T", optarg, 1, 600000, &timeout);
+            break;
+        case 'H':
+            bad = example_parse_long ("-H", optarg, 0, 86400, &hold);
+            break;
+        default:
+            usage ();
+            return opt == 'h' ? 0 : 2;
         }
         if (bad)
             return 2;
@@ -258,9 +273,16 @@ int main (int argc, char **argv)
     }
     double deadline = now_s () + (double) duration;
     for (long i = 0; i < clients; i++) {
-        cl[i] = (client_t) {.ctx = ctx, .obs = obs, .endpoint = argv[optind], .id = (int) i,
-                            .requests = requests, .rate = rate, .size = size,
-                            .timeout_ms = timeout, .hold_s = hold, .deadline = deadline};
+        cl[i] = (client_t) {.ctx = ctx,
+                            .obs = obs,
+                            .endpoint = argv[optind],
+                            .id = (int) i,
+                            .requests = requests,
+                            .rate = rate,
+                            .size = size,
+                            .timeout_ms = timeout,
+                            .hold_s = hold,
+                            .deadline = deadline};
         int rc = pthread_create (&th[i], NULL, client_main, &cl[i]);
         if (rc != 0) {
             fprintf (stderr, "pthread_create: %s\n", strerror (rc));
@@ -287,8 +309,8 @@ int main (int argc, char **argv)
             p95 = c->stats.window.p95_ns;
         if (c->stats.window.p99_ns > p99)
             p99 = c->stats.window.p99_ns;
-        printf ("client-%ld: sent %lu replies %lu timeouts %lu, window p95 %.3f ms\n", i,
-                c->sent, c->replies, c->timeouts, (double) c->stats.window.p95_ns / 1e6);
+        printf ("client-%ld: sent %lu replies %lu timeouts %lu, window p95 %.3f ms\n", i, c->sent,
+                c->replies, c->timeouts, (double) c->stats.window.p95_ns / 1e6);
     }
     printf ("TOTAL clients=%ld requests=%lu replies=%lu timeouts=%lu errors=%lu p50_us=%llu "
             "p95_us=%llu p99_us=%llu\n",

@@ -98,8 +98,7 @@ int main (int argc, char **argv)
         perror ("zmqobs_socket_stats");
         goto done;
     }
-    printf ("\n== statistics for socket \"%s\" (%s)\n", st.name,
-            zmqobs_socket_type_name (st.type));
+    printf ("\n== statistics for socket \"%s\" (%s)\n", st.name, zmqobs_socket_type_name (st.type));
     printf ("requests sent %llu, replies received %llu, peers connected %lld, "
             "reconnects %llu\n",
             (unsigned long long) st.msgs_sent, (unsigned long long) st.msgs_received,

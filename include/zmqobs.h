@@ -40,11 +40,9 @@ extern "C" {
 #define ZMQOBS_VERSION_MINOR 1
 #define ZMQOBS_VERSION_PATCH 0
 
-#define ZMQOBS_MAKE_VERSION(major, minor, patch) \
-    ((major) * 10000 + (minor) * 100 + (patch))
-#define ZMQOBS_VERSION                                        \
-    ZMQOBS_MAKE_VERSION (ZMQOBS_VERSION_MAJOR, ZMQOBS_VERSION_MINOR, \
-                         ZMQOBS_VERSION_PATCH)
+#define ZMQOBS_MAKE_VERSION(major, minor, patch) (10000 * (major) + 100 * (minor) + (patch))
+#define ZMQOBS_VERSION \
+    ZMQOBS_MAKE_VERSION (ZMQOBS_VERSION_MAJOR, ZMQOBS_VERSION_MINOR, ZMQOBS_VERSION_PATCH)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ZMQOBS_EXPORT __attribute__ ((visibility ("default")))
@@ -89,21 +87,21 @@ ZMQOBS_EXPORT unsigned zmqobs_version (void);
 
 /* What the 32-bit value of an event means. */
 typedef enum zmqobs_value_kind {
-    ZMQOBS_VALUE_NONE = 0,      /* no meaning (HANDSHAKE_SUCCEEDED, ...) */
-    ZMQOBS_VALUE_FD,            /* a file descriptor (CONNECTED, ...) */
-    ZMQOBS_VALUE_ERRNO,         /* an errno value (BIND_FAILED, ...) */
-    ZMQOBS_VALUE_INTERVAL_MS,   /* reconnect interval in ms (CONNECT_RETRIED) */
-    ZMQOBS_VALUE_PROTOCOL_ERROR,/* a ZMQ_PROTOCOL_ERROR_* code */
-    ZMQOBS_VALUE_STATUS_CODE    /* a ZAP status code (HANDSHAKE_FAILED_AUTH) */
+    ZMQOBS_VALUE_NONE = 0,       /* no meaning (HANDSHAKE_SUCCEEDED, ...) */
+    ZMQOBS_VALUE_FD,             /* a file descriptor (CONNECTED, ...) */
+    ZMQOBS_VALUE_ERRNO,          /* an errno value (BIND_FAILED, ...) */
+    ZMQOBS_VALUE_INTERVAL_MS,    /* reconnect interval in ms (CONNECT_RETRIED) */
+    ZMQOBS_VALUE_PROTOCOL_ERROR, /* a ZMQ_PROTOCOL_ERROR_* code */
+    ZMQOBS_VALUE_STATUS_CODE     /* a ZAP status code (HANDSHAKE_FAILED_AUTH) */
 } zmqobs_value_kind_t;
 
 /* One decoded monitor event. It owns its endpoint storage. */
 typedef struct zmqobs_event {
-    uint32_t event;                /* ZMQ_EVENT_* code */
-    uint32_t value;                /* the raw 32-bit value */
-    zmqobs_value_kind_t value_kind;/* what value means for this event */
-    int endpoint_truncated;        /* 1 if endpoint was cut to fit */
-    size_t endpoint_len;           /* bytes in endpoint, without the NUL */
+    uint32_t event;                         /* ZMQ_EVENT_* code */
+    uint32_t value;                         /* the raw 32-bit value */
+    zmqobs_value_kind_t value_kind;         /* what value means for this event */
+    int endpoint_truncated;                 /* 1 if endpoint was cut to fit */
+    size_t endpoint_len;                    /* bytes in endpoint, without the NUL */
     char endpoint[ZMQOBS_ENDPOINT_MAX + 1]; /* NUL-terminated */
 } zmqobs_event_t;
 
@@ -143,9 +141,8 @@ ZMQOBS_EXPORT int64_t zmqobs_protocol_error_code (const char *name);
  * Returns 0, or -1 with errno EINVAL (out is NULL) or EPROTO (frame1 NULL
  * or not 6 bytes, frame2 NULL with size2 > 0). On error *out is zeroed.
  * Pure; any thread. */
-ZMQOBS_EXPORT int zmqobs_event_decode (const void *frame1, size_t size1,
-                                       const void *frame2, size_t size2,
-                                       zmqobs_event_t *out);
+ZMQOBS_EXPORT int zmqobs_event_decode (const void *frame1, size_t size1, const void *frame2,
+                                       size_t size2, zmqobs_event_t *out);
 
 /* Returns the symbolic name of an errno value, libzmq's own included
  * ("EFSM", "ETERM", "EAGAIN", "EADDRINUSE", ...), or "OTHER" for values
@@ -245,8 +242,7 @@ ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
  * libzmq allows one monitor per socket), EXDEV (zmq_socket belongs to
  * another libzmq context than the observer's), ETERM (context
  * terminated), ENOMEM. On failure the socket is left as it was. */
-ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket,
-                                              const char *name);
+ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *name);
 
 /* Stops the socket's monitor in the safe order (stop while draining, wait
  * a bounded time for MONITOR_STOPPED, close the reader), removes its
@@ -291,28 +287,28 @@ ZMQOBS_EXPORT const char *zmqobs_socket_type_name (int type);
 /* A histogram bucket: its upper bound (inclusive) and its count side by
  * side, so that the scan that finds the bucket ends on the counter. */
 typedef struct zmqobs_hot_bucket {
-    uint64_t le_ns;            /* upper bound in ns; UINT64_MAX for +Inf */
+    uint64_t le_ns; /* upper bound in ns; UINT64_MAX for +Inf */
     uint64_t count;
 } zmqobs_hot_bucket_t;
 
 typedef struct zmqobs_hot {
-    void *handle;              /* the host's libzmq socket */
-    uint64_t sent_msgs;        /* owner-written counters ... */
+    void *handle;       /* the host's libzmq socket */
+    uint64_t sent_msgs; /* owner-written counters ... */
     uint64_t sent_bytes;
     uint64_t recv_msgs;
     uint64_t recv_bytes;
-    uint64_t *ring;            /* latency ring, ring_mask + 1 samples (ns) */
-    uint64_t ring_head;        /* samples ever written to the ring */
-    uint64_t hist_sum;         /* sum of recorded latencies in ns,
+    uint64_t *ring;     /* latency ring, ring_mask + 1 samples (ns) */
+    uint64_t ring_head; /* samples ever written to the ring */
+    uint64_t hist_sum;  /* sum of recorded latencies in ns,
                                   saturating at UINT64_MAX */
     uint32_t ring_mask;
-    uint32_t hist_n;           /* finite bounds; bucket[hist_n] is +Inf */
-    uint32_t shared;           /* 1: latency records use atomic RMW */
-    uint32_t cycle_every;      /* REQ/REP sampling period, 0 = off */
-    uint32_t cycle_left;       /* cycles until the next sampled one */
-    uint32_t cycle_state;      /* nonzero: the next recv finishes work */
-    uint64_t cycle_start;      /* monotonic ns when the timed cycle began */
-    uint8_t lut[64];           /* first bucket whose bound is >= 2^k */
+    uint32_t hist_n;      /* finite bounds; bucket[hist_n] is +Inf */
+    uint32_t shared;      /* 1: latency records use atomic RMW */
+    uint32_t cycle_every; /* REQ/REP sampling period, 0 = off */
+    uint32_t cycle_left;  /* cycles until the next sampled one */
+    uint32_t cycle_state; /* nonzero: the next recv finishes work */
+    uint64_t cycle_start; /* monotonic ns when the timed cycle began */
+    uint8_t lut[64];      /* first bucket whose bound is >= 2^k */
     zmqobs_hot_bucket_t bucket[ZMQOBS_BUCKETS_MAX + 1];
 } zmqobs_hot_t;
 
@@ -344,22 +340,21 @@ ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
  * relaxed atomic load and a relaxed atomic store. Only the owner thread
  * may use it on a given counter. */
 #if defined(__x86_64__) && !defined(ZMQOBS__TSAN)
-#define ZMQOBS__BUMP(p, n) \
-    __asm__ __volatile__ ("addq %1, %0" : "+m"(*(p)) : "er"((uint64_t) (n)))
+#define ZMQOBS__BUMP(p, n) __asm__ __volatile__("addq %1, %0" : "+m"(*(p)) : "er"((uint64_t) (n)))
 /* The same, saturating at UINT64_MAX instead of wrapping (the latency
  * sum: a wrapped _sum would look like a counter reset). */
-#define ZMQOBS__BUMP_SAT(p, n)                                                \
-    __asm__ __volatile__ ("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:"         \
-                          : "+m"(*(p))                                        \
-                          : "r"((uint64_t) (n))                               \
-                          : "cc")
+#define ZMQOBS__BUMP_SAT(p, n)                                       \
+    __asm__ __volatile__("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:" \
+                         : "+m"(*(p))                                \
+                         : "r"((uint64_t) (n))                       \
+                         : "cc")
 #else
 #define ZMQOBS__BUMP(p, n) ZMQOBS__STORE ((p), ZMQOBS__LOAD (p) + (n))
-#define ZMQOBS__BUMP_SAT(p, n)                                                \
-    do {                                                                      \
-        uint64_t zmqobs__v = ZMQOBS__LOAD (p), zmqobs__n = (uint64_t) (n);    \
-        ZMQOBS__STORE ((p), zmqobs__v + zmqobs__n < zmqobs__v ? UINT64_MAX    \
-                                                              : zmqobs__v + zmqobs__n); \
+#define ZMQOBS__BUMP_SAT(p, n)                                                                  \
+    do {                                                                                        \
+        uint64_t zmqobs__v = ZMQOBS__LOAD (p), zmqobs__n = (uint64_t) (n);                      \
+        ZMQOBS__STORE ((p),                                                                     \
+                       zmqobs__v + zmqobs__n < zmqobs__v ? UINT64_MAX : zmqobs__v + zmqobs__n); \
     } while (0)
 #endif
 
@@ -436,8 +431,7 @@ static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
 
 /* zmq_send with accounting. Same arguments, return value and errno as
  * zmq_send; a NULL s gives -1 with ENOTSOCK. Owner thread. */
-static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len,
-                               int flags)
+static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
@@ -533,10 +527,10 @@ ZMQOBS_EXPORT void zmqobs_add_queue_depth (zmqobs_socket_t *s, int64_t delta);
 /* Quantiles of the recent window: exact (nearest rank) over the samples
  * the ring holds at the time of the snapshot. All zero when count is 0. */
 typedef struct zmqobs_window {
-    uint64_t count;    /* samples in the window (<= ring capacity) */
+    uint64_t count; /* samples in the window (<= ring capacity) */
     uint64_t min_ns, max_ns, mean_ns;
     uint64_t p50_ns, p90_ns, p95_ns, p99_ns, p999_ns;
-    uint64_t sum_ns;   /* exact sum of the samples in the window */
+    uint64_t sum_ns; /* exact sum of the samples in the window */
 } zmqobs_window_t;
 
 /* A typed snapshot of one socket's metrics. Counters are monotonic; a
@@ -544,9 +538,9 @@ typedef struct zmqobs_window {
  * field is read atomically, fields may be a few operations apart). */
 typedef struct zmqobs_stats {
     char name[ZMQOBS_NAME_MAX + 1];
-    int type;                          /* ZMQ_REQ, ZMQ_ROUTER, ... */
-    uint64_t attached_ns;              /* CLOCK_REALTIME ns at attach */
-    uint64_t uptime_ns;                /* monotonic ns since attach */
+    int type;             /* ZMQ_REQ, ZMQ_ROUTER, ... */
+    uint64_t attached_ns; /* CLOCK_REALTIME ns at attach */
+    uint64_t uptime_ns;   /* monotonic ns since attach */
     /* traffic (wrappers and record calls) */
     uint64_t msgs_sent, bytes_sent, msgs_received, bytes_received;
     /* errors[op][slot]: op is ZMQOBS_OP_SEND/RECV, slot names come from
@@ -554,23 +548,23 @@ typedef struct zmqobs_stats {
     uint64_t errors[2][ZMQOBS_ERRNO_SLOTS];
     int64_t queue_depth;
     /* monitor */
-    uint64_t events[ZMQOBS_EVENT_SLOTS];   /* events[i] counts event 1u << i */
-    int64_t connections;                   /* peers connected now, >= 0 */
-    uint64_t listening;                    /* endpoints listening now */
-    uint64_t reconnects;                   /* CONNECT_RETRIED */
+    uint64_t events[ZMQOBS_EVENT_SLOTS]; /* events[i] counts event 1u << i */
+    int64_t connections;                 /* peers connected now, >= 0 */
+    uint64_t listening;                  /* endpoints listening now */
+    uint64_t reconnects;                 /* CONNECT_RETRIED */
     uint64_t handshake_failures[ZMQOBS_HANDSHAKE_SLOTS];
-    uint64_t malformed_events;             /* monitor messages skipped */
-    uint32_t last_error_event;             /* 0 if none */
+    uint64_t malformed_events; /* monitor messages skipped */
+    uint32_t last_error_event; /* 0 if none */
     uint32_t last_error_value;
     char last_error_endpoint[ZMQOBS_ENDPOINT_MAX + 1];
     /* latency */
     zmqobs_window_t window;
-    uint32_t bucket_count;                 /* bounds in use */
+    uint32_t bucket_count; /* bounds in use */
     uint64_t bounds_ns[ZMQOBS_BUCKETS_MAX];
     uint64_t buckets[ZMQOBS_BUCKETS_MAX + 1]; /* per bucket, NOT cumulative;
                                                  buckets[bucket_count] is the
                                                  overflow (+Inf) bucket */
-    uint64_t latency_count;                /* sum of buckets */
+    uint64_t latency_count;                   /* sum of buckets */
     uint64_t latency_sum_ns;
 } zmqobs_stats_t;
 
@@ -596,12 +590,12 @@ ZMQOBS_EXPORT int zmqobs_socket_count (zmqobs_t *self);
 
 /* What the event callback receives. Pointers are valid during the call. */
 typedef struct zmqobs_event_info {
-    const char *socket_name;       /* name given at attach */
-    const char *event_name;        /* zmqobs_event_name(event->event) */
-    const char *value_meaning;     /* zmqobs_value_kind_name(...) */
-    const char *value_text;        /* errno/protocol error name or "" */
-    const zmqobs_event_t *event;   /* code, value, endpoint */
-    uint64_t timestamp_ns;         /* CLOCK_REALTIME ns when drained */
+    const char *socket_name;     /* name given at attach */
+    const char *event_name;      /* zmqobs_event_name(event->event) */
+    const char *value_meaning;   /* zmqobs_value_kind_name(...) */
+    const char *value_text;      /* errno/protocol error name or "" */
+    const zmqobs_event_t *event; /* code, value, endpoint */
+    uint64_t timestamp_ns;       /* CLOCK_REALTIME ns when drained */
 } zmqobs_event_info_t;
 
 typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
@@ -658,8 +652,7 @@ typedef enum zmqobs_format {
  * whole output needs (without the NUL), so (NULL, 0) measures. No heap
  * allocation. Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
  * unknown format) or EOVERFLOW (output longer than INT_MAX). Any thread. */
-ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf,
-                                 size_t size);
+ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size);
 
 /* The exact HTTP Content-Type for a format, never NULL. */
 ZMQOBS_EXPORT const char *zmqobs_content_type (zmqobs_format_t format);

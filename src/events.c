@@ -11,6 +11,8 @@
 #include <ctype.h>
 #include <string.h>
 
+/* The tables keep their hand alignment. */
+/* clang-format off */
 /* X(name, code, value kind). Constants that older libzmq lacks are guarded,
  * and the draft events appear only when the headers define them. */
 #define ZMQOBS_EVENT_TABLE(X)                                                   \
@@ -85,6 +87,7 @@
     X (EAGAIN) X (EFSM) X (ETERM) X (ENOTSOCK) X (EINTR) X (EHOSTUNREACH)       \
     X (EMSGSIZE) X (ENOTSUP) X (EINVAL) X (EFAULT) X (ENOMEM) X (ENOCOMPATPROTO) \
     X (EMTHREAD) X (ENOBUFS) X (ENETDOWN)
+/* clang-format on */
 
 typedef struct {
     const char *name;
@@ -124,8 +127,8 @@ static const errno_row_t errnos[] = {
 #define ERRNO_COUNT (sizeof errnos / sizeof errnos[0])
 
 /* The public slot counts are fixed for ABI stability; the tables must fit. */
-_Static_assert (ERRNO_COUNT + 1 <= ZMQOBS_ERRNO_SLOTS, "errno slots");
-_Static_assert (PROTOCOL_COUNT + 3 <= ZMQOBS_HANDSHAKE_SLOTS, "handshake slots");
+_Static_assert(ERRNO_COUNT + 1 <= ZMQOBS_ERRNO_SLOTS, "errno slots");
+_Static_assert(PROTOCOL_COUNT + 3 <= ZMQOBS_HANDSHAKE_SLOTS, "handshake slots");
 
 #define SLOT_AUTH (ZMQOBS_HANDSHAKE_SLOTS - 3)
 #define SLOT_NO_DETAIL (ZMQOBS_HANDSHAKE_SLOTS - 2)
@@ -156,12 +159,18 @@ zmqobs_value_kind_t zmqobs_event_value_kind (uint32_t event)
 const char *zmqobs_value_kind_name (zmqobs_value_kind_t kind)
 {
     switch (kind) {
-    case ZMQOBS_VALUE_FD: return "fd";
-    case ZMQOBS_VALUE_ERRNO: return "errno";
-    case ZMQOBS_VALUE_INTERVAL_MS: return "interval_ms";
-    case ZMQOBS_VALUE_PROTOCOL_ERROR: return "protocol_error";
-    case ZMQOBS_VALUE_STATUS_CODE: return "status_code";
-    case ZMQOBS_VALUE_NONE: break;
+    case ZMQOBS_VALUE_FD:
+        return "fd";
+    case ZMQOBS_VALUE_ERRNO:
+        return "errno";
+    case ZMQOBS_VALUE_INTERVAL_MS:
+        return "interval_ms";
+    case ZMQOBS_VALUE_PROTOCOL_ERROR:
+        return "protocol_error";
+    case ZMQOBS_VALUE_STATUS_CODE:
+        return "status_code";
+    case ZMQOBS_VALUE_NONE:
+        break;
     }
     return "none";
 }
@@ -276,10 +285,14 @@ const char *zmqobs_handshake_slot_name (unsigned slot)
     if (slot < PROTOCOL_COUNT)
         return protocol_errors[slot].name;
     switch (slot) {
-    case SLOT_AUTH: return "AUTH";
-    case SLOT_NO_DETAIL: return "NO_DETAIL";
-    case SLOT_UNKNOWN_PROTOCOL: return "UNKNOWN_PROTOCOL_ERROR";
-    default: return unknown;
+    case SLOT_AUTH:
+        return "AUTH";
+    case SLOT_NO_DETAIL:
+        return "NO_DETAIL";
+    case SLOT_UNKNOWN_PROTOCOL:
+        return "UNKNOWN_PROTOCOL_ERROR";
+    default:
+        return unknown;
     }
 }
 
@@ -293,14 +306,17 @@ int zmqobs__event_bit (uint32_t event)
 const char *zmqobs__value_text (uint32_t event, uint32_t value)
 {
     switch (zmqobs_event_value_kind (event)) {
-    case ZMQOBS_VALUE_ERRNO: return zmqobs_errno_name ((int) value);
-    case ZMQOBS_VALUE_PROTOCOL_ERROR: return zmqobs_protocol_error_name (value);
-    default: return "";
+    case ZMQOBS_VALUE_ERRNO:
+        return zmqobs_errno_name ((int) value);
+    case ZMQOBS_VALUE_PROTOCOL_ERROR:
+        return zmqobs_protocol_error_name (value);
+    default:
+        return "";
     }
 }
 
-int zmqobs_event_decode (const void *frame1, size_t size1, const void *frame2,
-                         size_t size2, zmqobs_event_t *out)
+int zmqobs_event_decode (const void *frame1, size_t size1, const void *frame2, size_t size2,
+                         zmqobs_event_t *out)
 {
     if (!out) {
         errno = EINVAL;

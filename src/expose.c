@@ -252,13 +252,27 @@ static void esc_json (out_t *o, const char *s, size_t n)
         put (o, s + start, i - start);
         start = i + 1;
         switch (ch) {
-        case '"': PUT_LIT (o, "\\\""); break;
-        case '\\': PUT_LIT (o, "\\\\"); break;
-        case '\n': PUT_LIT (o, "\\n"); break;
-        case '\r': PUT_LIT (o, "\\r"); break;
-        case '\t': PUT_LIT (o, "\\t"); break;
-        case '\b': PUT_LIT (o, "\\b"); break;
-        case '\f': PUT_LIT (o, "\\f"); break;
+        case '"':
+            PUT_LIT (o, "\\\"");
+            break;
+        case '\\':
+            PUT_LIT (o, "\\\\");
+            break;
+        case '\n':
+            PUT_LIT (o, "\\n");
+            break;
+        case '\r':
+            PUT_LIT (o, "\\r");
+            break;
+        case '\t':
+            PUT_LIT (o, "\\t");
+            break;
+        case '\b':
+            PUT_LIT (o, "\\b");
+            break;
+        case '\f':
+            PUT_LIT (o, "\\f");
+            break;
         default: {
             char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
             put (o, u, 6);
@@ -273,10 +287,18 @@ size_t zmqobs__escape (char *dst, size_t size, const char *src, size_t len, int 
     out_t o;
     out_init (&o, dst, size);
     switch (kind) {
-    case ZMQOBS__ESC_LABEL: esc_label (&o, src, len); break;
-    case ZMQOBS__ESC_HELP: esc_help (&o, src, len, 0); break;
-    case ZMQOBS__ESC_HELP_OM: esc_help (&o, src, len, 1); break;
-    default: esc_json (&o, src, len); break;
+    case ZMQOBS__ESC_LABEL:
+        esc_label (&o, src, len);
+        break;
+    case ZMQOBS__ESC_HELP:
+        esc_help (&o, src, len, 0);
+        break;
+    case ZMQOBS__ESC_HELP_OM:
+        esc_help (&o, src, len, 1);
+        break;
+    default:
+        esc_json (&o, src, len);
+        break;
     }
     if (size)
         dst[o.len < o.cap ? o.len : o.cap] = '\0';
@@ -293,8 +315,8 @@ typedef struct {
 } name_t;
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-static name_t event_names[ZMQOBS_EVENT_SLOTS];     /* name NULL: unknown bit */
-static name_t errno_names[ZMQOBS_ERRNO_SLOTS];     /* name NULL: unused slot */
+static name_t event_names[ZMQOBS_EVENT_SLOTS]; /* name NULL: unknown bit */
+static name_t errno_names[ZMQOBS_ERRNO_SLOTS]; /* name NULL: unused slot */
 static name_t handshake_names[ZMQOBS_HANDSHAKE_SLOTS];
 
 static void set_name (name_t *n, const char *s)
@@ -381,27 +403,15 @@ static const family_t socket_families[F_SOCKET_COUNT] = {
                   "_count cover only that window."},
 };
 
-enum {
-    P_CPU,
-    P_OPEN_FDS,
-    P_MAX_FDS,
-    P_VMEM,
-    P_RSS,
-    P_START,
-    P_THREADS,
-    P_COUNT
-};
+enum { P_CPU, P_OPEN_FDS, P_MAX_FDS, P_VMEM, P_RSS, P_START, P_THREADS, P_COUNT };
 
 static const family_t process_families[P_COUNT] = {
     [P_CPU] = {"process_cpu_seconds", COUNTER, "seconds",
                "Total user and system CPU time spent in seconds."},
     [P_OPEN_FDS] = {"process_open_fds", GAUGE, NULL, "Number of open file descriptors."},
-    [P_MAX_FDS] = {"process_max_fds", GAUGE, NULL,
-                   "Maximum number of open file descriptors."},
-    [P_VMEM] = {"process_virtual_memory_bytes", GAUGE, "bytes",
-                "Virtual memory size in bytes."},
-    [P_RSS] = {"process_resident_memory_bytes", GAUGE, "bytes",
-               "Resident memory size in bytes."},
+    [P_MAX_FDS] = {"process_max_fds", GAUGE, NULL, "Maximum number of open file descriptors."},
+    [P_VMEM] = {"process_virtual_memory_bytes", GAUGE, "bytes", "Virtual memory size in bytes."},
+    [P_RSS] = {"process_resident_memory_bytes", GAUGE, "bytes", "Resident memory size in bytes."},
     [P_START] = {"process_start_time_seconds", GAUGE, "seconds",
                  "Start time of the process since unix epoch in seconds."},
     [P_THREADS] = {"process_threads", GAUGE, NULL, "Number of OS threads in the process."},
@@ -421,7 +431,7 @@ static const family_t process_families[P_COUNT] = {
 typedef struct {
     out_t o;
     zmqobs_t *obs;
-    int om;                 /* 1: OpenMetrics */
+    int om; /* 1: OpenMetrics */
     const char *prefix;
     size_t prefix_len;
     /* constant labels, escaped, each with a leading comma */
@@ -541,8 +551,8 @@ static void prom_counter (prom_t *c, const char *const names[2], const size_t le
     prom_line_u64 (c, names[0], lens[0], extra, extra_len, v);
     if (c->om) {
         char num[48];
-        prom_line (c, names[1], lens[1], extra, extra_len, num,
-                   fmt_secs (num, c->st->attached_ns), 0);
+        prom_line (c, names[1], lens[1], extra, extra_len, num, fmt_secs (num, c->st->attached_ns),
+                   0);
     }
 }
 
@@ -604,8 +614,8 @@ static const char *const op_names[2] = {",op=\"send\"", ",op=\"recv\""};
  * quote, e.g. ",event=\"") to extra at n; returns the new length. The
  * names come from the fixed tables, so they fit extra and need no
  * escaping. */
-static size_t put_label (char *extra, size_t n, const char *key, size_t klen,
-                         const char *value, size_t vlen)
+static size_t put_label (char *extra, size_t n, const char *key, size_t klen, const char *value,
+                         size_t vlen)
 {
     memcpy (extra + n, key, klen);
     memcpy (extra + n + klen, value, vlen);
@@ -625,12 +635,24 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
     size_t n;
     uint64_t v = 0;
     switch (fam) {
-    case F_MSGS_SENT: v = st->msgs_sent; goto counter;
-    case F_MSGS_RECV: v = st->msgs_received; goto counter;
-    case F_BYTES_SENT: v = st->bytes_sent; goto counter;
-    case F_BYTES_RECV: v = st->bytes_received; goto counter;
-    case F_RECONNECTS: v = st->reconnects; goto counter;
-    case F_MALFORMED: v = st->malformed_events; goto counter;
+    case F_MSGS_SENT:
+        v = st->msgs_sent;
+        goto counter;
+    case F_MSGS_RECV:
+        v = st->msgs_received;
+        goto counter;
+    case F_BYTES_SENT:
+        v = st->bytes_sent;
+        goto counter;
+    case F_BYTES_RECV:
+        v = st->bytes_received;
+        goto counter;
+    case F_RECONNECTS:
+        v = st->reconnects;
+        goto counter;
+    case F_MALFORMED:
+        v = st->malformed_events;
+        goto counter;
     counter:
         prom_counter (c, names, lens, "", 0, v);
         break;
@@ -642,15 +664,13 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
                     continue;
                 n = strlen (op_names[op]);
                 memcpy (extra, op_names[op], n);
-                n = put_label (extra, n, ",error=\"", 8, errno_names[i].name,
-                               errno_names[i].len);
+                n = put_label (extra, n, ",error=\"", 8, errno_names[i].name, errno_names[i].len);
                 prom_counter (c, names, lens, extra, n, st->errors[op][i]);
             }
         break;
     case F_WOULD_BLOCK:
         for (int op = 0; op < 2; op++)
-            prom_counter (c, names, lens, op_names[op], strlen (op_names[op]),
-                          st->errors[op][0]);
+            prom_counter (c, names, lens, op_names[op], strlen (op_names[op]), st->errors[op][0]);
         break;
     case F_EVENTS:
         for (unsigned i = 0; i < ZMQOBS_EVENT_SLOTS; i++) {
@@ -672,11 +692,14 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
     case F_CONNECTIONS:
         prom_line (c, names[0], lens[0], "", 0, num, fmt_i64 (num, st->connections), 0);
         break;
-    case F_LISTENING: prom_line_u64 (c, names[0], lens[0], "", 0, st->listening); break;
+    case F_LISTENING:
+        prom_line_u64 (c, names[0], lens[0], "", 0, st->listening);
+        break;
     case F_QUEUE_DEPTH:
         prom_line (c, names[0], lens[0], "", 0, num, fmt_i64 (num, st->queue_depth), 0);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -714,15 +737,13 @@ static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[
     for (int i = 0; i < 5; i++) {
         /* no samples: no quantile, which both formats spell NaN */
         if (w->count)
-            prom_line (c, names[0], lens[0], q[i].label, q[i].len, num,
-                       fmt_secs (num, vals[i]), 0);
+            prom_line (c, names[0], lens[0], q[i].label, q[i].len, num, fmt_secs (num, vals[i]), 0);
         else
             prom_line (c, names[0], lens[0], q[i].label, q[i].len, "NaN", 3, 0);
     }
     prom_line (c, names[1], lens[1], "", 0, num, fmt_secs (num, w->sum_ns), 0);
     prom_line_u64 (c, names[2], lens[2], "", 0, w->count);
 }
-
 
 static void prom_sockets (prom_t *c)
 {
@@ -784,14 +805,29 @@ static void prom_process (prom_t *c, const zmqobs__process_t *p)
         char num[48];
         size_t vl = 0;
         switch (i) {
-        case P_CPU: vl = fmt_secs (num, p->cpu_ns); break;
-        case P_OPEN_FDS: vl = fmt_u64 (num, p->open_fds); break;
-        case P_MAX_FDS: vl = fmt_u64 (num, p->max_fds); break;
-        case P_VMEM: vl = fmt_u64 (num, p->virtual_bytes); break;
-        case P_RSS: vl = fmt_u64 (num, p->resident_bytes); break;
-        case P_START: vl = fmt_secs (num, p->start_time_ns); break;
-        case P_THREADS: vl = fmt_u64 (num, p->threads); break;
-        default: break;
+        case P_CPU:
+            vl = fmt_secs (num, p->cpu_ns);
+            break;
+        case P_OPEN_FDS:
+            vl = fmt_u64 (num, p->open_fds);
+            break;
+        case P_MAX_FDS:
+            vl = fmt_u64 (num, p->max_fds);
+            break;
+        case P_VMEM:
+            vl = fmt_u64 (num, p->virtual_bytes);
+            break;
+        case P_RSS:
+            vl = fmt_u64 (num, p->resident_bytes);
+            break;
+        case P_START:
+            vl = fmt_secs (num, p->start_time_ns);
+            break;
+        case P_THREADS:
+            vl = fmt_u64 (num, p->threads);
+            break;
+        default:
+            break;
         }
         prom_line (c, name, n, "", 0, num, vl, 1);
     }
@@ -939,8 +975,7 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
     put_c (o, '}');
 }
 
-static void json_all (out_t *o, zmqobs_t *obs, const zmqobs__process_t *p,
-                      zmqobs_stats_t *st)
+static void json_all (out_t *o, zmqobs_t *obs, const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
     int first = 1;
     put_c (o, '{');
@@ -1228,9 +1263,12 @@ const char *zmqobs_content_type (zmqobs_format_t format)
     switch (format) {
     case ZMQOBS_FORMAT_OPENMETRICS:
         return "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    case ZMQOBS_FORMAT_JSON: return "application/json";
-    case ZMQOBS_FORMAT_TEXT: return "text/plain; charset=utf-8";
-    case ZMQOBS_FORMAT_PROMETHEUS: break;
+    case ZMQOBS_FORMAT_JSON:
+        return "application/json";
+    case ZMQOBS_FORMAT_TEXT:
+        return "text/plain; charset=utf-8";
+    case ZMQOBS_FORMAT_PROMETHEUS:
+        break;
     }
     return "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -48,32 +48,32 @@ enum conn_state { C_FREE = 0, C_OPEN, C_LINGER };
 
 struct conn {
     int fd;
-    int state;            /* enum conn_state */
-    int close_after;      /* close once the pending output is sent */
-    int peer_eof;         /* the client shut down its sending side */
-    unsigned served;      /* responses started on this connection */
-    uint64_t seq;         /* accept order, for eviction */
-    uint64_t last_ns;     /* last progress (accept, bytes in or out) */
-    uint64_t req_ns;      /* first byte of the pending request, 0 = none */
-    uint64_t linger_ns;   /* when lingering started */
-    size_t in_len;        /* bytes of request data buffered */
-    char *out;            /* response buffer, out_cap bytes */
+    int state;          /* enum conn_state */
+    int close_after;    /* close once the pending output is sent */
+    int peer_eof;       /* the client shut down its sending side */
+    unsigned served;    /* responses started on this connection */
+    uint64_t seq;       /* accept order, for eviction */
+    uint64_t last_ns;   /* last progress (accept, bytes in or out) */
+    uint64_t req_ns;    /* first byte of the pending request, 0 = none */
+    uint64_t linger_ns; /* when lingering started */
+    size_t in_len;      /* bytes of request data buffered */
+    char *out;          /* response buffer, out_cap bytes */
     size_t out_cap;
     size_t out_off, out_end; /* pending output is out[out_off, out_end) */
     char in[ZMQOBS__HTTP_HEAD_MAX];
 };
 
 struct zmqobs_http {
-    pthread_mutex_t mu;   /* guards everything below */
-    pthread_cond_t idle;  /* users dropped to 0 (waited on with obs->lock) */
-    int users;            /* loop calls in progress; guarded by obs->lock */
-    int listen_fd;        /* -1 when not serving */
+    pthread_mutex_t mu;  /* guards everything below */
+    pthread_cond_t idle; /* users dropped to 0 (waited on with obs->lock) */
+    int users;           /* loop calls in progress; guarded by obs->lock */
+    int listen_fd;       /* -1 when not serving */
     int port;
     uint64_t seq;
     uint64_t accept_pause; /* monotonic ns until which accept rests */
-    size_t body_hint;     /* last /metrics body size, to pre-size buffers */
+    size_t body_hint;      /* last /metrics body size, to pre-size buffers */
     uint64_t idle_ns, request_ns, write_ns, linger_ns;
-    struct conn *conns;   /* MAX_CONNS slots, allocated at serve time */
+    struct conn *conns; /* MAX_CONNS slots, allocated at serve time */
 };
 
 /* ------------------------------------------------------------------------
@@ -115,9 +115,8 @@ static int parse_error (zmqobs_http_request_t *out, int status)
  * and version on success. Returns 1 valid, 0 valid prefix, or an HTTP
  * status for the error. Checking prefixes lets binary garbage and
  * over-long targets be refused before a line end ever arrives. */
-static int check_request_line (const char *p, size_t n, int complete,
-                               zmqobs_http_request_t *out, const char **target,
-                               size_t *target_len)
+static int check_request_line (const char *p, size_t n, int complete, zmqobs_http_request_t *out,
+                               const char **target, size_t *target_len)
 {
     size_t i = 0;
     while (i < n && p[i] != ' ') {
@@ -184,8 +183,8 @@ static int check_request_line (const char *p, size_t n, int complete,
 /* Checks one header line (n bytes without CR/LF); a partial line is
  * checked as far as it goes. Returns 0 valid or 400. On a complete line
  * sets the name and the value with surrounding whitespace trimmed. */
-static int check_header_line (const char *p, size_t n, int complete,
-                              size_t *name_len, const char **value, size_t *value_len)
+static int check_header_line (const char *p, size_t n, int complete, size_t *name_len,
+                              const char **value, size_t *value_len)
 {
     size_t i = 0;
     if (n > 0 && (p[0] == ' ' || p[0] == '\t'))
@@ -365,24 +364,35 @@ int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out)
 static const char *reason_phrase (int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
     }
 }
 
 /* Writes the status line and headers into dst (at most size bytes);
  * returns their length, or 0 if they do not fit. */
-static size_t write_head (char *dst, size_t size, int status, const char *ctype,
-                          size_t body_len, int keep_alive, int http10)
+static size_t write_head (char *dst, size_t size, int status, const char *ctype, size_t body_len,
+                          int keep_alive, int http10)
 {
     int n = snprintf (dst, size,
                       "HTTP/1.1 %d %s\r\n"
@@ -395,7 +405,8 @@ static size_t write_head (char *dst, size_t size, int status, const char *ctype,
                       status, reason_phrase (status), ctype, body_len,
                       status == 405 ? "Allow: GET, HEAD\r\n" : "",
                       !keep_alive ? "Connection: close\r\n"
-                                  : http10 ? "Connection: keep-alive\r\n" : "");
+                      : http10    ? "Connection: keep-alive\r\n"
+                                  : "");
     if (n < 0 || (size_t) n >= size)
         return 0;
     return (size_t) n;
@@ -585,8 +596,8 @@ static void conn_finish (struct conn *c, uint64_t now)
 static int conn_flush (struct conn *c, uint64_t now)
 {
     while (c->out_off < c->out_end) {
-        ssize_t n = send (c->fd, c->out + c->out_off, c->out_end - c->out_off,
-                          MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send (c->fd, c->out + c->out_off, c->out_end - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             c->out_off += (size_t) n;
             c->last_ns = now;
@@ -1104,8 +1115,8 @@ int zmqobs__http_pollitems (zmqobs_t *obs, zmq_pollitem_t *items, int size)
         expire (h, now);
         if (now >= h->accept_pause) {
             if (n < size && items)
-                items[n] = (zmq_pollitem_t) {.socket = NULL, .fd = h->listen_fd,
-                                             .events = ZMQ_POLLIN};
+                items[n] =
+                    (zmq_pollitem_t) {.socket = NULL, .fd = h->listen_fd, .events = ZMQ_POLLIN};
             n++;
         }
         for (int i = 0; i < MAX_CONNS; i++) {

@@ -188,8 +188,7 @@ static void select_kth (uint64_t *a, size_t lo, size_t hi, size_t k)
         size_t mid = lo + (hi - lo) / 2;
         /* median of three as the pivot */
         uint64_t x = a[lo], y = a[mid], z = a[hi - 1];
-        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x))
-                               : (x < z ? x : (y < z ? z : y));
+        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
         size_t lt = lo, i = lo, gt = hi;
         while (i < gt) {
             if (a[i] < pivot)
@@ -246,8 +245,8 @@ size_t zmqobs__window_scratch_size (uint32_t capacity)
            + sizeof (uint32_t) * WINDOW_BINS + WINDOW_BINS;
 }
 
-void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
-                     void *scratch, zmqobs_window_t *out)
+void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, void *scratch,
+                     zmqobs_window_t *out)
 {
     memset (out, 0, sizeof *out);
     size_t n = head < capacity ? (size_t) head : capacity;
@@ -257,7 +256,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
     uint64_t *gather = copy + capacity;
     uint32_t *count = (uint32_t *) (gather + capacity); /* all zero on entry */
     uint16_t *key = (uint16_t *) (count + WINDOW_BINS);
-    uint8_t *mark = (uint8_t *) (key + capacity);       /* all zero on entry */
+    uint8_t *mark = (uint8_t *) (key + capacity); /* all zero on entry */
 
     /* pass 1: a stable copy (the owner may be writing), min, max, the sum,
      * the bins; the sum is 128-bit so that absurd samples cannot wrap */
@@ -279,8 +278,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
     out->min_ns = min;
     out->max_ns = max;
 
-    static const uint64_t q[WINDOW_RANKS][2] = {
-        {1, 2}, {9, 10}, {95, 100}, {99, 100}, {999, 1000}};
+    static const uint64_t q[WINDOW_RANKS][2] = {{1, 2}, {9, 10}, {95, 100}, {99, 100}, {999, 1000}};
     uint64_t *dst[WINDOW_RANKS] = {&out->p50_ns, &out->p90_ns, &out->p95_ns, &out->p99_ns,
                                    &out->p999_ns};
     size_t rank[WINDOW_RANKS];
@@ -371,8 +369,7 @@ int zmqobs__socket_stats_locked (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
     out->malformed_events = LOAD (&m->malformed);
     out->last_error_event = m->last_error_event;
     out->last_error_value = m->last_error_value;
-    memcpy (out->last_error_endpoint, m->last_error_endpoint,
-            sizeof out->last_error_endpoint);
+    memcpy (out->last_error_endpoint, m->last_error_endpoint, sizeof out->last_error_endpoint);
 
     out->bucket_count = h->hist_n;
     uint64_t total = 0;

@@ -54,31 +54,31 @@ typedef struct entry {
 } entry_t;
 
 struct zmqobs_monitor {
-    pthread_mutex_t lock; /* entries, gen, quit, terminated, states */
-    pthread_cond_t cond;  /* signalled when a socket reaches MS_DONE */
+    pthread_mutex_t lock;    /* entries, gen, quit, terminated, states */
+    pthread_cond_t cond;     /* signalled when a socket reaches MS_DONE */
     pthread_mutex_t cb_lock; /* held while the event callback runs */
-    int efd;              /* eventfd: wakes the loop */
+    int efd;                 /* eventfd: wakes the loop */
     pthread_t thread;
     int has_thread;
     int quit;
-    int terminated;       /* ETERM seen: readers closed, host sockets untouchable */
-    int waiters;          /* host-driven: attach/detach calls in progress */
-    uint64_t gen;         /* bumped on every change of entries/states */
-    uint64_t sync_req;    /* detach asks the loop to drain sync_sock's reader */
-    uint64_t sync_done;   /* the last request the loop has served */
+    int terminated;             /* ETERM seen: readers closed, host sockets untouchable */
+    int waiters;                /* host-driven: attach/detach calls in progress */
+    uint64_t gen;               /* bumped on every change of entries/states */
+    uint64_t sync_req;          /* detach asks the loop to drain sync_sock's reader */
+    uint64_t sync_done;         /* the last request the loop has served */
     zmqobs_socket_t *sync_sock; /* the socket of the latest request */
     entry_t *entries;
     size_t count, cap;
-    void **orphans;       /* readers of sockets the host closed too early */
+    void **orphans; /* readers of sockets the host closed too early */
     size_t norphans;
-    size_t orphans_cap;   /* >= count + norphans: adopting never allocates */
+    size_t orphans_cap; /* >= count + norphans: adopting never allocates */
 
     /* loop side: touched only by the draining thread */
     uint64_t seen_gen;
-    uint64_t sync_want;    /* sync_req as read by the last refresh */
+    uint64_t sync_want;           /* sync_req as read by the last refresh */
     zmqobs_socket_t *sync_target; /* sync_sock as read by the last refresh */
-    zmq_pollitem_t *items; /* [0] eventfd, then readers, then HTTP */
-    zmqobs_socket_t **slots; /* slots[i] owns items[1 + i] */
+    zmq_pollitem_t *items;        /* [0] eventfd, then readers, then HTTP */
+    zmqobs_socket_t **slots;      /* slots[i] owns items[1 + i] */
     size_t nslots;
     size_t items_cap;
 };
@@ -315,9 +315,8 @@ static void put_timestamp (sbuf_t *b, uint64_t ns)
     char text[64];
     int n = 0;
     if (gmtime_r (&secs, &tm))
-        n = snprintf (text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
-                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                      tm.tm_min, tm.tm_sec, ms);
+        n = snprintf (text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
     put_json_string (b, text, n > 0 ? (size_t) n : 0);
 }
 
@@ -353,8 +352,7 @@ static size_t json_line (const zmqobs_event_info_t *info, char *buf, size_t size
 
 size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size)
 {
-    if (!info || !info->event || !info->socket_name || !info->event_name
-        || !info->value_meaning)
+    if (!info || !info->event || !info->socket_name || !info->event_name || !info->value_meaning)
         return 0;
     return json_line (info, buf, size);
 }
@@ -673,22 +671,19 @@ static long refresh_locked (zmqobs_t *obs)
          * readers that fit are polled (the rest queue without blocking
          * libzmq) and the growth is retried shortly. */
         int grown = reserve_items (mon, mon->count + mon->norphans + 1) == 0;
-        mon->items[0] = (zmq_pollitem_t){.socket = NULL, .fd = mon->efd,
-                                         .events = ZMQ_POLLIN};
+        mon->items[0] = (zmq_pollitem_t) {.socket = NULL, .fd = mon->efd, .events = ZMQ_POLLIN};
         size_t n = 0;
         for (size_t i = 0; i < mon->count && 1 + n < mon->items_cap; i++) {
             zmqobs_socket_t *s = mon->entries[i].s;
             int state = LOAD (&s->monitor_state);
             if (s->reader && (state == MS_ACTIVE || state == MS_STOPPING)) {
-                mon->items[1 + n] = (zmq_pollitem_t){.socket = s->reader,
-                                                     .events = ZMQ_POLLIN};
+                mon->items[1 + n] = (zmq_pollitem_t) {.socket = s->reader, .events = ZMQ_POLLIN};
                 mon->slots[n++] = s;
             }
         }
         /* orphans after the readers, with no socket in their slot */
         for (size_t i = 0; i < mon->norphans && 1 + n < mon->items_cap; i++) {
-            mon->items[1 + n] = (zmq_pollitem_t){.socket = mon->orphans[i],
-                                                 .events = ZMQ_POLLIN};
+            mon->items[1 + n] = (zmq_pollitem_t) {.socket = mon->orphans[i], .events = ZMQ_POLLIN};
             mon->slots[n++] = NULL;
         }
         mon->nslots = n;
@@ -820,8 +815,8 @@ static int turn (zmqobs_t *obs, long timeout_ms)
         return events;
     }
     int nh = http_items (obs);
-    long timeout = min_timeout (timeout_ms, min_timeout (stop_timeout,
-                                                         zmqobs__http_timeout_ms (obs)));
+    long timeout =
+        min_timeout (timeout_ms, min_timeout (stop_timeout, zmqobs__http_timeout_ms (obs)));
     int rc = zmq_poll (mon->items, (int) (1 + nr + (size_t) nh), timeout);
     if (rc < 0) {
         int err = errno;
@@ -983,7 +978,7 @@ static void rehome_orphans (struct zmqobs_monitor *mon)
     if (o) {
         o->n = mon->norphans;
         for (size_t i = 0; i < o->n; i++)
-            o->items[i] = (zmq_pollitem_t){.socket = mon->orphans[i], .events = ZMQ_POLLIN};
+            o->items[i] = (zmq_pollitem_t) {.socket = mon->orphans[i], .events = ZMQ_POLLIN};
         pthread_attr_t attr;
         pthread_t thread;
         pthread_attr_init (&attr);
@@ -1157,8 +1152,8 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     pthread_mutex_unlock (&obs->lock);
     /* unique per observer and attach: libzmq releases inproc names
      * asynchronously, so a name is never reused */
-    snprintf (s->monitor_endpoint, sizeof s->monitor_endpoint,
-              "inproc://zmqobs-monitor-%p-%llu", (void *) obs, (unsigned long long) seq);
+    snprintf (s->monitor_endpoint, sizeof s->monitor_endpoint, "inproc://zmqobs-monitor-%p-%llu",
+              (void *) obs, (unsigned long long) seq);
 
     void *reader = zmq_socket (obs->ctx, ZMQ_PAIR);
     if (!reader)
@@ -1192,7 +1187,7 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     pthread_mutex_lock (&mon->lock);
     s->reader = reader;
     STORE (&s->monitor_state, MS_ACTIVE);
-    mon->entries[mon->count++] = (entry_t){s, 0};
+    mon->entries[mon->count++] = (entry_t) {s, 0};
     mon->gen++;
     pthread_mutex_unlock (&mon->lock);
     wake (mon);
@@ -1309,8 +1304,7 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         uint64_t want = ++mon->sync_req;
         mon->sync_sock = s;
         wake (mon);
-        while (mon->sync_done < want && !mon->terminated
-               && LOAD (&s->monitor_state) == MS_ACTIVE)
+        while (mon->sync_done < want && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE)
             pthread_cond_wait (&mon->cond, &mon->lock);
     }
     /* stop while the loop keeps draining: libzmq writes MONITOR_STOPPED

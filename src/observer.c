@@ -162,10 +162,9 @@ int zmqobs__valid_utf8 (const char *str, size_t len)
 /* 1-2.5-5 steps from 10 us to 25 s, in ns: each maps exactly onto a
  * decimal number of seconds. */
 static const uint64_t default_bounds[] = {
-    10000,       25000,       50000,      100000,     250000,
-    500000,      1000000,     2500000,    5000000,    10000000,
-    25000000,    50000000,    100000000,  250000000,  500000000,
-    1000000000,  2500000000,  5000000000, 10000000000, 25000000000,
+    10000,     25000,      50000,      100000,     250000,      500000,      1000000,
+    2500000,   5000000,    10000000,   25000000,   50000000,    100000000,   250000000,
+    500000000, 1000000000, 2500000000, 5000000000, 10000000000, 25000000000,
 };
 
 int zmqobs_options_init (zmqobs_options_t *opts)
@@ -203,17 +202,15 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
     obs->events = o->events ? o->events : ZMQ_EVENT_ALL;
     obs->host_driven = o->host_driven != 0;
     obs->ring_capacity = o->ring_capacity ? o->ring_capacity : ZMQOBS_DEFAULT_RING_CAPACITY;
-    if ((obs->ring_capacity & (obs->ring_capacity - 1)) != 0
-        || obs->ring_capacity > (1u << 20))
+    if ((obs->ring_capacity & (obs->ring_capacity - 1)) != 0 || obs->ring_capacity > (1u << 20))
         goto invalid;
-    uint32_t every = o->latency_sample_every ? o->latency_sample_every
-                                             : ZMQOBS_DEFAULT_SAMPLE_EVERY;
+    uint32_t every =
+        o->latency_sample_every ? o->latency_sample_every : ZMQOBS_DEFAULT_SAMPLE_EVERY;
     obs->sample_every = every == ZMQOBS_SAMPLE_NEVER ? 0 : every;
     obs->latency_shared = o->latency_shared != 0;
 
     const uint64_t *bounds = o->buckets_ns ? o->buckets_ns : default_bounds;
-    size_t n = o->buckets_ns ? o->bucket_count
-                             : sizeof default_bounds / sizeof default_bounds[0];
+    size_t n = o->buckets_ns ? o->bucket_count : sizeof default_bounds / sizeof default_bounds[0];
     if (n == 0 || n > ZMQOBS_BUCKETS_MAX)
         goto invalid;
     for (size_t i = 0; i < n; i++) {
@@ -246,8 +243,8 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
             || !zmqobs__valid_utf8 (l->value, strlen (l->value)))
             goto invalid;
         /* the library's own label names may not be redefined */
-        static const char *const reserved[] = {"socket", "type", "op", "error",
-                                               "event", "reason", "le", "quantile"};
+        static const char *const reserved[] = {"socket", "type",   "op", "error",
+                                               "event",  "reason", "le", "quantile"};
         for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
             if (strcmp (l->name, reserved[r]) == 0)
                 goto invalid;
@@ -456,31 +453,53 @@ void *zmqobs_socket_handle (const zmqobs_socket_t *s)
 const char *zmqobs_socket_type_name (int type)
 {
     switch (type) {
-    case ZMQ_PAIR: return "PAIR";
-    case ZMQ_PUB: return "PUB";
-    case ZMQ_SUB: return "SUB";
-    case ZMQ_REQ: return "REQ";
-    case ZMQ_REP: return "REP";
-    case ZMQ_DEALER: return "DEALER";
-    case ZMQ_ROUTER: return "ROUTER";
-    case ZMQ_PULL: return "PULL";
-    case ZMQ_PUSH: return "PUSH";
-    case ZMQ_XPUB: return "XPUB";
-    case ZMQ_XSUB: return "XSUB";
-    case ZMQ_STREAM: return "STREAM";
+    case ZMQ_PAIR:
+        return "PAIR";
+    case ZMQ_PUB:
+        return "PUB";
+    case ZMQ_SUB:
+        return "SUB";
+    case ZMQ_REQ:
+        return "REQ";
+    case ZMQ_REP:
+        return "REP";
+    case ZMQ_DEALER:
+        return "DEALER";
+    case ZMQ_ROUTER:
+        return "ROUTER";
+    case ZMQ_PULL:
+        return "PULL";
+    case ZMQ_PUSH:
+        return "PUSH";
+    case ZMQ_XPUB:
+        return "XPUB";
+    case ZMQ_XSUB:
+        return "XSUB";
+    case ZMQ_STREAM:
+        return "STREAM";
 #ifdef ZMQ_SERVER
-    case ZMQ_SERVER: return "SERVER";
-    case ZMQ_CLIENT: return "CLIENT";
-    case ZMQ_RADIO: return "RADIO";
-    case ZMQ_DISH: return "DISH";
-    case ZMQ_GATHER: return "GATHER";
-    case ZMQ_SCATTER: return "SCATTER";
-    case ZMQ_DGRAM: return "DGRAM";
+    case ZMQ_SERVER:
+        return "SERVER";
+    case ZMQ_CLIENT:
+        return "CLIENT";
+    case ZMQ_RADIO:
+        return "RADIO";
+    case ZMQ_DISH:
+        return "DISH";
+    case ZMQ_GATHER:
+        return "GATHER";
+    case ZMQ_SCATTER:
+        return "SCATTER";
+    case ZMQ_DGRAM:
+        return "DGRAM";
 #endif
 #ifdef ZMQ_PEER
-    case ZMQ_PEER: return "PEER";
-    case ZMQ_CHANNEL: return "CHANNEL";
+    case ZMQ_PEER:
+        return "PEER";
+    case ZMQ_CHANNEL:
+        return "CHANNEL";
 #endif
-    default: return "UNKNOWN";
+    default:
+        return "UNKNOWN";
     }
 }

@@ -63,8 +63,8 @@ static int parse_u64 (const char **p, const char *end, uint64_t *out)
 }
 
 int zmqobs__parse_proc_stat (const char *text, size_t len, uint64_t *utime_ticks,
-                             uint64_t *stime_ticks, uint64_t *threads,
-                             uint64_t *start_ticks, uint64_t *vsize, uint64_t *rss_pages)
+                             uint64_t *stime_ticks, uint64_t *threads, uint64_t *start_ticks,
+                             uint64_t *vsize, uint64_t *rss_pages)
 {
     /* The command name (field 2) is in parentheses and may itself hold
      * spaces and parentheses: fields are counted from the last ')'. */
@@ -229,15 +229,13 @@ int zmqobs__process_read (zmqobs__process_t *out)
     ssize_t n = read_small ("/proc/self/stat", buf, sizeof buf);
     uint64_t ut, stt, threads, start, vsize, rss;
     if (n > 0 && hz > 0 && page > 0
-        && zmqobs__parse_proc_stat (buf, (size_t) n, &ut, &stt, &threads, &start, &vsize,
-                                    &rss)
+        && zmqobs__parse_proc_stat (buf, (size_t) n, &ut, &stt, &threads, &start, &vsize, &rss)
                == 0) {
         out->cpu_ns = ticks_to_ns (ut + stt, (uint64_t) hz);
         out->threads = threads;
         out->virtual_bytes = vsize;
         out->resident_bytes = rss * (uint64_t) page;
-        out->have |= ZMQOBS__PROC_CPU | ZMQOBS__PROC_THREADS | ZMQOBS__PROC_VMEM
-                     | ZMQOBS__PROC_RSS;
+        out->have |= ZMQOBS__PROC_CPU | ZMQOBS__PROC_THREADS | ZMQOBS__PROC_VMEM | ZMQOBS__PROC_RSS;
         uint64_t bt = LOAD (&boot_time);
         if (bt == 0 && read_btime (&bt) == 0)
             STORE (&boot_time, bt);

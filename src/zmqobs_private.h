@@ -29,8 +29,8 @@ extern long zmqobs__alloc_fail_at;
 extern long zmqobs__alloc_count;
 
 /* Clocks, in nanoseconds. */
-uint64_t zmqobs__now_ns (void);      /* CLOCK_MONOTONIC */
-uint64_t zmqobs__wall_ns (void);     /* CLOCK_REALTIME */
+uint64_t zmqobs__now_ns (void);  /* CLOCK_MONOTONIC */
+uint64_t zmqobs__wall_ns (void); /* CLOCK_REALTIME */
 
 /* Relaxed atomic helpers for fields shared between threads. */
 #define LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
@@ -70,8 +70,8 @@ typedef struct zmqobs_mon_block {
     uint64_t reconnects;
     uint64_t handshake_failures[ZMQOBS_HANDSHAKE_SLOTS];
     uint64_t malformed;
-    int bound;                           /* saw LISTENING or BIND_FAILED */
-    int connecting;                      /* saw CONNECT_* */
+    int bound;      /* saw LISTENING or BIND_FAILED */
+    int connecting; /* saw CONNECT_* */
     /* fds reported by LISTENING and not yet CLOSED: CLOSED is also sent
      * for failed connect attempts, only a listener's lowers listening */
     int32_t listen_fds[16];
@@ -88,22 +88,22 @@ struct zmqobs_socket {
     uint64_t errors[2][ZMQOBS_ERRNO_SLOTS] __attribute__ ((aligned (ZMQOBS_CACHELINE)));
     /* any thread, atomic RMW */
     int64_t queue_depth __attribute__ ((aligned (ZMQOBS_CACHELINE)));
-    uint64_t ring_claim;      /* latency_shared: ring slots handed out */
+    uint64_t ring_claim; /* latency_shared: ring slots handed out */
     /* draining thread */
     zmqobs_mon_block_t mon __attribute__ ((aligned (ZMQOBS_CACHELINE)));
 
     /* immutable after attach */
     zmqobs_t *obs;
-    int type;                 /* ZMQ_TYPE of the host socket */
+    int type; /* ZMQ_TYPE of the host socket */
     uint64_t attached_wall_ns;
     uint64_t attached_mono_ns;
     char name[ZMQOBS_NAME_MAX + 1];
     size_t name_len;
 
     /* monitor module state (owned by monitor.c) */
-    void *reader;             /* PAIR connected to the monitor endpoint */
+    void *reader; /* PAIR connected to the monitor endpoint */
     char monitor_endpoint[64];
-    int monitor_state;        /* monitor.c's own enumeration */
+    int monitor_state; /* monitor.c's own enumeration */
 
     /* registry link, guarded by obs->lock */
     zmqobs_socket_t *next;
@@ -120,8 +120,8 @@ struct zmqobs_socket {
 /* ------------------------------------------------------------------------
  * Observer
  * ---------------------------------------------------------------------- */
-struct zmqobs_monitor;  /* monitor.c */
-struct zmqobs_http;     /* http.c */
+struct zmqobs_monitor; /* monitor.c */
+struct zmqobs_http;    /* http.c */
 
 struct zmqobs {
     void *ctx;
@@ -129,12 +129,12 @@ struct zmqobs {
     uint32_t events;
     int host_driven;
     uint32_t ring_capacity;
-    uint32_t sample_every;    /* 0 = off */
+    uint32_t sample_every; /* 0 = off */
     int latency_shared;
     uint32_t bucket_count;
     uint64_t bounds[ZMQOBS_BUCKETS_MAX + 1]; /* + UINT64_MAX sentinel */
     uint8_t lut[64];
-    char prefix[128];         /* "" or "name_" ready to paste */
+    char prefix[128]; /* "" or "name_" ready to paste */
     size_t label_count;
     char *label_names[ZMQOBS_LABELS_MAX];
     char *label_values[ZMQOBS_LABELS_MAX];
@@ -148,7 +148,7 @@ struct zmqobs {
     pthread_mutex_t lock;
     zmqobs_socket_t *sockets;
     int socket_count;
-    uint64_t attach_seq;      /* makes monitor endpoints unique */
+    uint64_t attach_seq; /* makes monitor endpoints unique */
 
     /* scratch for window quantiles (zmqobs__window_scratch_size), guarded
      * by scratch_lock so snapshots from several threads do not collide */
@@ -177,8 +177,8 @@ int zmqobs__socket_stats_locked (const zmqobs_socket_t *s, zmqobs_stats_t *out);
  * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
  * for tests. */
 size_t zmqobs__window_scratch_size (uint32_t capacity);
-void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity,
-                     void *scratch, zmqobs_window_t *out);
+void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, void *scratch,
+                     zmqobs_window_t *out);
 
 /* ------------------------------------------------------------------------
  * monitor.c: attach/detach of monitors, the draining loop, events into
@@ -232,23 +232,23 @@ long zmqobs__http_timeout_ms (zmqobs_t *obs);
 void zmqobs__http_fini (zmqobs_t *obs);
 
 /* Request limits of the built-in endpoint. */
-#define ZMQOBS__HTTP_HEAD_MAX 8192   /* request line + headers, bytes */
-#define ZMQOBS__HTTP_URI_MAX 2048    /* request target, bytes (else 414) */
-#define ZMQOBS__HTTP_HEADERS_MAX 64  /* header fields (else 431) */
+#define ZMQOBS__HTTP_HEAD_MAX 8192  /* request line + headers, bytes */
+#define ZMQOBS__HTTP_URI_MAX 2048   /* request target, bytes (else 414) */
+#define ZMQOBS__HTTP_HEADERS_MAX 64 /* header fields (else 431) */
 enum { ZMQOBS__HTTP_GET = 1, ZMQOBS__HTTP_HEAD, ZMQOBS__HTTP_OTHER };
 
 /* One parsed request head; pointers point into the parsed buffer. */
 typedef struct zmqobs_http_request {
-    int method;             /* ZMQOBS__HTTP_GET, _HEAD or _OTHER */
-    int version_minor;      /* HTTP/1.x */
-    const char *path;       /* request path, query stripped */
+    int method;        /* ZMQOBS__HTTP_GET, _HEAD or _OTHER */
+    int version_minor; /* HTTP/1.x */
+    const char *path;  /* request path, query stripped */
     size_t path_len;
-    const char *accept;     /* first Accept value (trimmed) or NULL */
+    const char *accept; /* first Accept value (trimmed) or NULL */
     size_t accept_len;
-    int keep_alive;         /* connection persists after the response */
-    int has_body;           /* Content-Length > 0 or Transfer-Encoding */
+    int keep_alive; /* connection persists after the response */
+    int has_body;   /* Content-Length > 0 or Transfer-Encoding */
     unsigned header_count;
-    int status;             /* on error: the HTTP status to answer */
+    int status; /* on error: the HTTP status to answer */
 } zmqobs_http_request_t;
 
 /* Parses one request head from buf (pure; never reads past len). Returns
@@ -300,13 +300,13 @@ enum {
     ZMQOBS__PROC_THREADS = 1u << 6   /* threads */
 };
 typedef struct zmqobs__process {
-    unsigned have;           /* ZMQOBS__PROC_* bits of the fields read */
-    uint64_t cpu_ns;         /* user + system CPU time */
+    unsigned have;   /* ZMQOBS__PROC_* bits of the fields read */
+    uint64_t cpu_ns; /* user + system CPU time */
     uint64_t open_fds;
-    uint64_t max_fds;        /* soft RLIMIT_NOFILE */
+    uint64_t max_fds; /* soft RLIMIT_NOFILE */
     uint64_t virtual_bytes;
     uint64_t resident_bytes;
-    uint64_t start_time_ns;  /* Unix time, ns */
+    uint64_t start_time_ns; /* Unix time, ns */
     uint64_t threads;
 } zmqobs__process_t;
 /* Fills *out with what could be read (out->have says which); returns 0
@@ -316,8 +316,8 @@ int zmqobs__process_read (zmqobs__process_t *out);
  * /proc/<pid>/stat line (returns 0 or -1 with EPROTO), and btime from
  * /proc/stat contents (returns 0 or -1 with ENOENT). */
 int zmqobs__parse_proc_stat (const char *text, size_t len, uint64_t *utime_ticks,
-                             uint64_t *stime_ticks, uint64_t *threads,
-                             uint64_t *start_ticks, uint64_t *vsize, uint64_t *rss_pages);
+                             uint64_t *stime_ticks, uint64_t *threads, uint64_t *start_ticks,
+                             uint64_t *vsize, uint64_t *rss_pages);
 int zmqobs__parse_btime (const char *text, size_t len, uint64_t *btime);
 
 #endif /* ZMQOBS_PRIVATE_H */

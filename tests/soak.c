@@ -42,9 +42,9 @@
 #include <unistd.h>
 
 /* Tolerances between the warm-up samples and the end samples. */
-#define FD_TOLERANCE 8                    /* descriptors */
-#define RSS_TOLERANCE_BYTES (4u << 20)    /* and at most ... */
-#define RSS_TOLERANCE_PCT 10              /* ... percent, whichever larger */
+#define FD_TOLERANCE 8                 /* descriptors */
+#define RSS_TOLERANCE_BYTES (4u << 20) /* and at most ... */
+#define RSS_TOLERANCE_PCT 10           /* ... percent, whichever larger */
 
 #define REP_SERVERS 2
 #define REQ_PER_SERVER 2
@@ -571,7 +571,8 @@ static void *scrape_thread (void *arg)
     static char buf[1 << 20];
     static const char *const requests[] = {
         "GET /metrics HTTP/1.1\r\nHost: soak\r\n%s\r\n",
-        "GET /metrics HTTP/1.1\r\nHost: soak\r\nAccept: application/openmetrics-text; version=1.0.0\r\n%s\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: soak\r\nAccept: application/openmetrics-text; "
+        "version=1.0.0\r\n%s\r\n",
         "GET /healthz HTTP/1.1\r\nHost: soak\r\n%s\r\n",
         "GET /readyz HTTP/1.1\r\nHost: soak\r\n%s\r\n",
     };
@@ -755,9 +756,8 @@ int main (int argc, char **argv)
     pthread_create (&th[nth++], NULL, churn_thread, NULL);
     pthread_create (&th[nth++], NULL, scrape_thread, NULL);
 
-    printf ("soak: %ld s on %d threads, HTTP on 127.0.0.1:%d, CURVE %s, warm-up %ld s\n",
-            seconds, nth + 2, http_port, curve.enabled ? "on" : "off (libzmq without it)",
-            warmup);
+    printf ("soak: %ld s on %d threads, HTTP on 127.0.0.1:%d, CURVE %s, warm-up %ld s\n", seconds,
+            nth + 2, http_port, curve.enabled ? "on" : "off (libzmq without it)", warmup);
     printf ("soak:  t(s)  fds  rss(KiB)  req/rep  push  scrapes  churn\n");
     long warm_fds_min = -1, warm_rss = -1, end_fds_min = -1, end_rss = -1;
 
@@ -863,8 +863,9 @@ int main (int argc, char **argv)
     if (!settle (all_disconnected, 30000))
         fail ("connection gauges did not return to 0");
     zmqobs_stats_t gst = stats_of (garbage.s);
-    uint64_t mismatch = gst.handshake_failures[zmqobs__handshake_slot (
-        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)];
+    uint64_t mismatch =
+        gst.handshake_failures[zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                                                       ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)];
     printf ("soak: garbage-target: %llu raw peers, accepted %llu, mechanism mismatch %llu, "
             "disconnected %llu, connections %lld\n",
             (unsigned long long) garbage.attempts,
@@ -878,8 +879,9 @@ int main (int argc, char **argv)
         fail ("garbage-target counts");
     if (curve.enabled) {
         zmqobs_stats_t cst = stats_of (curve.s);
-        uint64_t crypto = cst.handshake_failures[zmqobs__handshake_slot (
-            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)];
+        uint64_t crypto =
+            cst.handshake_failures[zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                                                           ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)];
         printf ("soak: curve-server: %llu wrong-key clients, accepted %llu, cryptographic "
                 "failures %llu, all failures %llu, connections %lld\n",
                 (unsigned long long) curve.attempts,

@@ -135,8 +135,9 @@ START_TEST (test_lookup_ignores_locale)
         setenv ("LOCPATH", dir, 1);
     const char *loc = setlocale (LC_ALL, "tr_TR.UTF-8");
     if (!loc)
-        fprintf (stderr, "test_lookup_ignores_locale: tr_TR.UTF-8 unavailable "
-                         "(localedef %s); checking in the C locale only\n",
+        fprintf (stderr,
+                 "test_lookup_ignores_locale: tr_TR.UTF-8 unavailable "
+                 "(localedef %s); checking in the C locale only\n",
                  built ? "worked" : "failed");
     ck_assert_int_eq (zmqobs_event_code ("zmq_event_connect_retried"), ZMQ_EVENT_CONNECT_RETRIED);
     ck_assert_int_eq (zmqobs_event_code ("handshake_failed_no_detail"),
@@ -218,14 +219,15 @@ START_TEST (test_protocol_error_names)
         ck_assert_uint_lt (slot, ZMQOBS_HANDSHAKE_SLOTS);
         ck_assert_str_eq (zmqobs_handshake_slot_name (slot), expected_protocol[i].name);
     }
-    ck_assert_str_eq (zmqobs_handshake_slot_name (zmqobs__handshake_slot (
-                          ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400)),
+    ck_assert_str_eq (zmqobs_handshake_slot_name (
+                          zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, 400)),
                       "AUTH");
-    ck_assert_str_eq (zmqobs_handshake_slot_name (zmqobs__handshake_slot (
-                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, ECONNRESET)),
+    ck_assert_str_eq (zmqobs_handshake_slot_name (
+                          zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                                                  ECONNRESET)),
                       "NO_DETAIL");
-    ck_assert_str_eq (zmqobs_handshake_slot_name (zmqobs__handshake_slot (
-                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, 0x7777)),
+    ck_assert_str_eq (zmqobs_handshake_slot_name (
+                          zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, 0x7777)),
                       "UNKNOWN_PROTOCOL_ERROR");
     ck_assert_str_eq (zmqobs_handshake_slot_name (ZMQOBS_HANDSHAKE_SLOTS), "UNKNOWN");
 }
@@ -258,9 +260,9 @@ END_TEST
 START_TEST (test_version)
 {
     ck_assert_uint_eq (zmqobs_version (), ZMQOBS_VERSION);
-    ck_assert_uint_eq (ZMQOBS_VERSION, ZMQOBS_MAKE_VERSION (ZMQOBS_VERSION_MAJOR,
-                                                            ZMQOBS_VERSION_MINOR,
-                                                            ZMQOBS_VERSION_PATCH));
+    ck_assert_uint_eq (ZMQOBS_VERSION,
+                       ZMQOBS_MAKE_VERSION (ZMQOBS_VERSION_MAJOR, ZMQOBS_VERSION_MINOR,
+                                            ZMQOBS_VERSION_PATCH));
 }
 END_TEST
 

@@ -148,8 +148,8 @@ static void validate (const char *dir, int fmt, const char *data, size_t len,
     char path[512], cmd[2048], out[8192];
     snprintf (path, sizeof path, "%s/out.%s", dir, format_names[fmt]);
     write_file (path, data, len);
-    snprintf (cmd, sizeof cmd, "%s %s %s %s %s 2>&1", TESTUTIL_PYTHON, CHECKER,
-              format_names[fmt], path, names_file ? names_file : "");
+    snprintf (cmd, sizeof cmd, "%s %s %s %s %s 2>&1", TESTUTIL_PYTHON, CHECKER, format_names[fmt],
+              path, names_file ? names_file : "");
     int rc = run (cmd, out, sizeof out);
     ck_assert_msg (rc == 0, "%s check failed (%d): %s", format_names[fmt], rc, out);
     if (fmt == ZMQOBS_FORMAT_PROMETHEUS) {
@@ -192,8 +192,7 @@ static zmqobs_t *new_observer (void *ctx, int process, const char *prefix,
  * peer (idle), known traffic, errors, latencies and monitor counters. */
 static void scenario_setup (scenario_t *sc, int sockets)
 {
-    static const zmqobs_label_t labels[] = {{"service", "api \"v2\"\\edge"},
-                                            {"region", "eu-1"}};
+    static const zmqobs_label_t labels[] = {{"service", "api \"v2\"\\edge"}, {"region", "eu-1"}};
     memset (sc, 0, sizeof *sc);
     sc->ctx = zmq_ctx_new ();
     ck_assert_ptr_nonnull (sc->ctx);
@@ -251,8 +250,9 @@ static void scenario_setup (scenario_t *sc, int sockets)
     STORE (&m->events[zmqobs__event_bit (ZMQ_EVENT_CONNECTED)], 1);
     STORE (&m->reconnects, 4);
     STORE (&m->malformed, 1);
-    STORE (&m->handshake_failures[zmqobs__handshake_slot (
-               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)],
+    STORE (&m->handshake_failures
+                [zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                                         ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)],
            2);
 }
 
@@ -467,8 +467,7 @@ START_TEST (test_checker_rejects)
         char path[512], cmd[1024], out[4096];
         snprintf (path, sizeof path, "%s/bad.%zu", dir, i);
         write_file (path, bad[i].text, strlen (bad[i].text));
-        snprintf (cmd, sizeof cmd, "%s %s %s %s 2>&1", TESTUTIL_PYTHON, CHECKER, bad[i].fmt,
-                  path);
+        snprintf (cmd, sizeof cmd, "%s %s %s %s 2>&1", TESTUTIL_PYTHON, CHECKER, bad[i].fmt, path);
         ck_assert_msg (run (cmd, out, sizeof out) != 0, "checker accepted case %zu", i);
     }
     char cmd[512];
@@ -763,14 +762,10 @@ START_TEST (test_invalid_options)
         ck_assert_int_eq (errno, EINVAL);
     }
     static const zmqobs_label_t bad_labels[][2] = {
-        {{"__reserved", "x"}, {NULL, NULL}},
-        {{"1abc", "x"}, {NULL, NULL}},
-        {{"a-b", "x"}, {NULL, NULL}},
-        {{"", "x"}, {NULL, NULL}},
-        {{"socket", "x"}, {NULL, NULL}},
-        {{"le", "x"}, {NULL, NULL}},
-        {{"ok", NULL}, {NULL, NULL}},
-        {{"ok", "bad \xc3 utf8"}, {NULL, NULL}},
+        {{"__reserved", "x"}, {NULL, NULL}}, {{"1abc", "x"}, {NULL, NULL}},
+        {{"a-b", "x"}, {NULL, NULL}},        {{"", "x"}, {NULL, NULL}},
+        {{"socket", "x"}, {NULL, NULL}},     {{"le", "x"}, {NULL, NULL}},
+        {{"ok", NULL}, {NULL, NULL}},        {{"ok", "bad \xc3 utf8"}, {NULL, NULL}},
         {{"dup", "1"}, {"dup", "2"}},
     };
     for (size_t i = 0; i < sizeof bad_labels / sizeof bad_labels[0]; i++) {
@@ -869,8 +864,7 @@ START_TEST (test_accept)
         {"garbage, application/openmetrics-text", ZMQOBS_FORMAT_OPENMETRICS},
         {"application/openmetrics-text;foo=\"a,b\\\"c\", text/plain;q=0.1",
          ZMQOBS_FORMAT_OPENMETRICS},
-        {"text/plain;foo=\"unterminated, application/openmetrics-text",
-         ZMQOBS_FORMAT_PROMETHEUS},
+        {"text/plain;foo=\"unterminated, application/openmetrics-text", ZMQOBS_FORMAT_PROMETHEUS},
         {";;;,,,///", ZMQOBS_FORMAT_PROMETHEUS},
         {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
          "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3",
@@ -887,8 +881,7 @@ START_TEST (test_accept)
     const char om[] = "application/openmetrics-text";
     ck_assert_int_eq (zmqobs__format_from_accept_n (om, sizeof om - 1), O);
     ck_assert_int_eq (zmqobs__format_from_accept_n (om, sizeof om - 2), P);
-    ck_assert_int_eq (zmqobs__format_from_accept_n ("text/plain\0application/openmetrics-text",
-                                                    39),
+    ck_assert_int_eq (zmqobs__format_from_accept_n ("text/plain\0application/openmetrics-text", 39),
                       P);
     ck_assert_int_eq (zmqobs__format_from_accept_n (NULL, 10), P);
     /* qvalues */
@@ -910,9 +903,12 @@ END_TEST
 START_TEST (test_accept_garbage)
 {
     testutil_watchdog (30);
-    static const char *const parts[] = {"application", "/", "openmetrics-text", "text",
-                                        "plain", "*", ";", ",", "q=", "0.", "1", "\"",
-                                        "\\", " ", "version=", "1.0.0", "0.0.4", "="};
+    static const char *const parts[] = {"application", "/",     "openmetrics-text",
+                                        "text",        "plain", "*",
+                                        ";",           ",",     "q=",
+                                        "0.",          "1",     "\"",
+                                        "\\",          " ",     "version=",
+                                        "1.0.0",       "0.0.4", "="};
     unsigned seed = 12345;
     char buf[512];
     int bad = 0;
@@ -1017,8 +1013,8 @@ START_TEST (test_proc_parsers)
     uint64_t ut, st, th, start, vs, rss;
     const char line[] = "1234 (we ird) (name) S 1 1234 1234 0 -1 4194560 100 0 0 0 "
                         "250 75 0 0 20 0 3 0 98765 123456789 4321 18446744073709551615";
-    ck_assert_int_eq (zmqobs__parse_proc_stat (line, sizeof line - 1, &ut, &st, &th, &start,
-                                               &vs, &rss),
+    ck_assert_int_eq (zmqobs__parse_proc_stat (line, sizeof line - 1, &ut, &st, &th, &start, &vs,
+                                               &rss),
                       0);
     ck_assert_uint_eq (ut, 250);
     ck_assert_uint_eq (st, 75);
@@ -1032,8 +1028,8 @@ START_TEST (test_proc_parsers)
                                       "99999999999999999999999 20 21"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
-        ck_assert_int_eq (zmqobs__parse_proc_stat (bad[i], strlen (bad[i]), &ut, &st, &th,
-                                                   &start, &vs, &rss),
+        ck_assert_int_eq (zmqobs__parse_proc_stat (bad[i], strlen (bad[i]), &ut, &st, &th, &start,
+                                                   &vs, &rss),
                           -1);
         ck_assert_int_eq (errno, EPROTO);
     }
@@ -1104,8 +1100,8 @@ START_TEST (test_process_metrics)
     static const zmqobs_label_t labels[] = {{"instance", "host:1"}};
     void *ctx = zmq_ctx_new ();
     for (int with_labels = 0; with_labels < 2; with_labels++) {
-        zmqobs_t *obs = new_observer (ctx, 1, NULL, with_labels ? labels : NULL,
-                                      with_labels ? 1 : 0);
+        zmqobs_t *obs =
+            new_observer (ctx, 1, NULL, with_labels ? labels : NULL, with_labels ? 1 : 0);
         for (int fmt = 0; fmt < 4; fmt++) {
             int len;
             char *out = format_all (obs, (zmqobs_format_t) fmt, &len);

@@ -51,11 +51,11 @@ typedef struct {
     zmqobs_socket_t *s;
     void *zs;
     int sender;
-    uint64_t ok;          /* parts this thread got through */
+    uint64_t ok; /* parts this thread got through */
     uint64_t bytes;
-    int err;              /* errno of the failure that ended the loop */
+    int err; /* errno of the failure that ended the loop */
     int stats_rc;
-    zmqobs_stats_t st;    /* snapshot taken right after that failure */
+    zmqobs_stats_t st; /* snapshot taken right after that failure */
     volatile int started;
 } traffic_t;
 
@@ -69,8 +69,8 @@ static void *traffic (void *arg)
     memset (buf, 'x', sizeof buf);
     for (;;) {
         size_t len = 1 + (size_t) (t->ok % sizeof buf);
-        int rc = t->sender ? zmqobs_send (t->s, buf, len, 0)
-                           : zmqobs_recv (t->s, buf, sizeof buf, 0);
+        int rc =
+            t->sender ? zmqobs_send (t->s, buf, len, 0) : zmqobs_recv (t->s, buf, sizeof buf, 0);
         if (rc < 0) {
             t->err = errno;
             break;

@@ -29,13 +29,13 @@
  * mode a background thread could report after the test ended), so the
  * background threads count failures here and the test asserts zero. */
 static int bg_failures;
-#define BG_CHECK(cond)                                                      \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf (stderr, "%s:%d: background check failed: %s (errno %d)\n", \
-                     __FILE__, __LINE__, #cond, errno);                     \
-            __atomic_add_fetch (&bg_failures, 1, __ATOMIC_RELAXED);         \
-        }                                                                   \
+#define BG_CHECK(cond)                                                                    \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf (stderr, "%s:%d: background check failed: %s (errno %d)\n", __FILE__, \
+                     __LINE__, #cond, errno);                                             \
+            __atomic_add_fetch (&bg_failures, 1, __ATOMIC_RELAXED);                       \
+        }                                                                                 \
     } while (0)
 
 typedef struct {
@@ -122,8 +122,8 @@ typedef struct {
 
 typedef struct {
     int status;
-    char head[8192];   /* status line and headers */
-    char *body;        /* malloc'd, NUL-terminated */
+    char head[8192]; /* status line and headers */
+    char *body;      /* malloc'd, NUL-terminated */
     size_t body_len;
 } resp_t;
 
@@ -391,8 +391,8 @@ static void expect_error (const char *buf, size_t len, int status)
     errno = 0;
     int rc = zmqobs__http_parse (buf, len, &r);
     ck_assert_msg (rc == -1 && errno == EPROTO && r.status == status,
-                   "input %.40s: rc %d errno %d status %d, expected %d", buf, rc, errno,
-                   r.status, status);
+                   "input %.40s: rc %d errno %d status %d, expected %d", buf, rc, errno, r.status,
+                   status);
 }
 
 static void expect_error_str (const char *s, int status)
@@ -507,12 +507,25 @@ START_TEST (serve_api_errors)
     errno = 0;
     ck_assert_int_eq (zmqobs_serve (o, NULL), -1);
     ck_assert_int_eq (errno, EINVAL);
-    static const char *const bad[] = {
-        "", "tcp://", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://127.0.0.1:65536",
-        "tcp://127.0.0.1:12a", "tcp://127.0.0.1:-1", "tcp://127.0.0.1: 80",
-        "tcp://127.0.0.1:000001", "tcp://metrics.example:80", "udp://127.0.0.1:0",
-        "ipc:///tmp/x", "tcp://[::1]", "tcp://[::1:0", "tcp://[]:0", "tcp://:0",
-        "tcp://127.0.0.256:0", "tcp://127.0.0.1:0/metrics", "TCP://127.0.0.1:0"};
+    static const char *const bad[] = {"",
+                                      "tcp://",
+                                      "tcp://127.0.0.1",
+                                      "tcp://127.0.0.1:",
+                                      "tcp://127.0.0.1:65536",
+                                      "tcp://127.0.0.1:12a",
+                                      "tcp://127.0.0.1:-1",
+                                      "tcp://127.0.0.1: 80",
+                                      "tcp://127.0.0.1:000001",
+                                      "tcp://metrics.example:80",
+                                      "udp://127.0.0.1:0",
+                                      "ipc:///tmp/x",
+                                      "tcp://[::1]",
+                                      "tcp://[::1:0",
+                                      "tcp://[]:0",
+                                      "tcp://:0",
+                                      "tcp://127.0.0.256:0",
+                                      "tcp://127.0.0.1:0/metrics",
+                                      "TCP://127.0.0.1:0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         errno = 0;
         ck_assert_msg (zmqobs_serve (o, bad[i]) == -1 && errno == EINVAL, "accepted %s", bad[i]);
@@ -658,10 +671,13 @@ END_TEST
 
 START_TEST (metrics_head_and_accept)
 {
-    static const char *const accepts[] = {
-        NULL, "text/plain", "application/openmetrics-text; version=1.0.0",
-        "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1",
-        "\"garbage\"", "*/*"};
+    static const char *const accepts[] = {NULL,
+                                          "text/plain",
+                                          "application/openmetrics-text; version=1.0.0",
+                                          "application/openmetrics-text;version=1.0.0;q=0.5,text/"
+                                          "plain;version=0.0.4;q=0.4,*/*;q=0.1",
+                                          "\"garbage\"",
+                                          "*/*"};
     for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++) {
         zmqobs_format_t fmt = zmqobs_format_from_accept (accepts[i]);
         int need = zmqobs_format (obs, fmt, NULL, 0);
@@ -775,7 +791,8 @@ START_TEST (error_statuses)
          "not found; try /metrics, /healthz or /readyz\n"},
         {"GET /metricsx HTTP/1.1\r\nHost: t\r\n\r\n", 404, 0, NULL},
         {"GET /METRICS HTTP/1.1\r\nHost: t\r\n\r\n", 404, 0, NULL},
-        {"POST /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 405, 0, "method not allowed; use GET or HEAD\n"},
+        {"POST /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 405, 0,
+         "method not allowed; use GET or HEAD\n"},
         {"get /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 405, 0, NULL},
         {"DELETE /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 405, 1, NULL},
         {"GET /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 400, 1,
@@ -1341,9 +1358,12 @@ START_TEST (host_driven_process)
     ck_assert_int_eq (resp.status, zmqobs_ready (o, NULL, 0) == 1 ? 200 : 503);
     ck_assert_str_eq (resp.body, "no sockets attached\n");
     resp_free (&resp);
-    ck_assert_int_eq (request (p, "GET /metrics HTTP/1.1\r\n"
-                                  "Accept: application/openmetrics-text;version=1.0.0\r\n"
-                                  "Host: t\r\n\r\n", &resp), 0);
+    ck_assert_int_eq (request (p,
+                               "GET /metrics HTTP/1.1\r\n"
+                               "Accept: application/openmetrics-text;version=1.0.0\r\n"
+                               "Host: t\r\n\r\n",
+                               &resp),
+                      0);
     ck_assert_int_eq (resp.status, 200);
     char v[256];
     ck_assert (header (&resp, "Content-Type", v, sizeof v));

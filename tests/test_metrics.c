@@ -389,8 +389,7 @@ static int cmp_u64 (const void *a, const void *b)
 }
 
 /* Nearest-rank reference on a sorted copy. */
-static uint64_t ref_rank (const uint64_t *sorted, size_t n, double q, uint64_t num,
-                          uint64_t den)
+static uint64_t ref_rank (const uint64_t *sorted, size_t n, double q, uint64_t num, uint64_t den)
 {
     (void) q;
     uint64_t r = (num * n + den - 1) / den;
@@ -442,11 +441,20 @@ START_TEST (test_window_quantiles)
                 x ^= x >> 7;
                 x ^= x << 17;
                 switch (pattern) {
-                case 0: vals[i] = x % 10000000; break;       /* random */
-                case 1: vals[i] = 4242; break;               /* all equal */
-                case 2: vals[i] = i * 10; break;             /* ascending */
-                case 3: vals[i] = (n - i) * 10; break;       /* descending */
-                default: vals[i] = (i % 2) ? 1 : UINT64_MAX / 8192; /* two values */
+                case 0:
+                    vals[i] = x % 10000000;
+                    break; /* random */
+                case 1:
+                    vals[i] = 4242;
+                    break; /* all equal */
+                case 2:
+                    vals[i] = i * 10;
+                    break; /* ascending */
+                case 3:
+                    vals[i] = (n - i) * 10;
+                    break; /* descending */
+                default:
+                    vals[i] = (i % 2) ? 1 : UINT64_MAX / 8192; /* two values */
                 }
             }
             void *sock = zmq_socket (ctx, ZMQ_PAIR);
@@ -477,13 +485,22 @@ START_TEST (test_window_direct)
         for (size_t i = 0; i < 512; i++) {
             x = x * 6364136223846793005ull + 1442695040888963407ull;
             switch (round % 5) {
-            case 0: ring[i] = (x >> 33) % 5; break;              /* tiny, exact bins */
-            case 1: ring[i] = (x >> 33) % 1000000; break;        /* one decade */
-            case 2: ring[i] = x >> (x % 64); break;              /* every magnitude */
-            case 3: ring[i] = round % 2 ? 1000000 + (x >> 60)      /* one bin */
-                                        : 1000000 + (x >> 33) % 3000; /* a few */
-                    break;
-            default: ring[i] = (x & 1) ? UINT64_MAX : 0; break;  /* extremes */
+            case 0:
+                ring[i] = (x >> 33) % 5;
+                break; /* tiny, exact bins */
+            case 1:
+                ring[i] = (x >> 33) % 1000000;
+                break; /* one decade */
+            case 2:
+                ring[i] = x >> (x % 64);
+                break; /* every magnitude */
+            case 3:
+                ring[i] = round % 2 ? 1000000 + (x >> 60)         /* one bin */
+                                    : 1000000 + (x >> 33) % 3000; /* a few */
+                break;
+            default:
+                ring[i] = (x & 1) ? UINT64_MAX : 0;
+                break; /* extremes */
             }
         }
         uint64_t head = round % 2 ? n : 512 + n; /* partial and wrapped rings */
@@ -531,9 +548,20 @@ START_TEST (test_histogram_edges)
         uint64_t v;
         unsigned bucket;
     } cases[] = {
-        {0, 0},    {1, 0},    {10, 0},   {11, 1},   {64, 1},   {100, 1},
-        {101, 2},  {512, 2},  {1000, 2}, {1001, 3}, {1002, 4}, {1u << 20, 4},
-        {(1u << 20) + 1, 5},  {UINT64_MAX, 5},
+        {0, 0},
+        {1, 0},
+        {10, 0},
+        {11, 1},
+        {64, 1},
+        {100, 1},
+        {101, 2},
+        {512, 2},
+        {1000, 2},
+        {1001, 3},
+        {1002, 4},
+        {1u << 20, 4},
+        {(1u << 20) + 1, 5},
+        {UINT64_MAX, 5},
     };
     uint64_t expect[6] = {0}, sum = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -602,8 +630,8 @@ START_TEST (test_default_buckets_every_edge)
     for (uint32_t b = 0; b <= st.bucket_count; b++) {
         uint64_t want = 0;
         for (uint32_t k = 0; k < st.bucket_count; k++) {
-            want += (k == b);                 /* bound itself */
-            want += (k + 1 == b);             /* bound + 1 goes up */
+            want += (k == b);     /* bound itself */
+            want += (k + 1 == b); /* bound + 1 goes up */
             want += (k == b && (k == 0 || st.bounds_ns[k] - 1 > st.bounds_ns[k - 1]));
         }
         ck_assert_uint_eq (after.buckets[b], want);
@@ -666,11 +694,11 @@ static void check_auto_latency (uint32_t every, int cycles, uint64_t expect)
 
 START_TEST (test_auto_latency_sampling)
 {
-    check_auto_latency (1, 10, 10);                 /* every cycle */
-    check_auto_latency (4, 20, 5);                  /* cycles 1, 5, 9, 13, 17 */
-    check_auto_latency (4, 21, 6);                  /* and 21 */
+    check_auto_latency (1, 10, 10); /* every cycle */
+    check_auto_latency (4, 20, 5);  /* cycles 1, 5, 9, 13, 17 */
+    check_auto_latency (4, 21, 6);  /* and 21 */
     check_auto_latency (ZMQOBS_SAMPLE_NEVER, 10, 0);
-    check_auto_latency (0, 33, 3);                  /* default: one in 16 */
+    check_auto_latency (0, 33, 3); /* default: one in 16 */
 }
 END_TEST
 
@@ -785,7 +813,7 @@ START_TEST (test_shared_latency_from_many_threads)
     for (int i = 0; i < 4; i++)
         pthread_join (t[i], NULL);
     zmqobs_stats_t st = stats_of (a.s);
-    ck_assert_uint_eq (st.latency_count, 200000);    /* no lost update */
+    ck_assert_uint_eq (st.latency_count, 200000); /* no lost update */
     ck_assert_uint_eq (st.latency_sum_ns, 4ull * 500 * 4950 * 1000);
     ck_assert_int_eq (st.queue_depth, 200000);
     ck_assert_uint_eq (st.window.count, ZMQOBS_DEFAULT_RING_CAPACITY);

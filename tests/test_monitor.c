@@ -49,11 +49,11 @@ static void sleep_ms (long ms)
 
 /* Waits until cond holds; gives up (and lets the assert fail) after
  * limit_ms, far beyond what any healthy run needs. */
-#define WAIT_FOR(cond, limit_ms)                                  \
-    do {                                                          \
+#define WAIT_FOR(cond, limit_ms)                                           \
+    do {                                                                   \
         for (long waited_ = 0; !(cond) && waited_ < (limit_ms); waited_++) \
-            sleep_ms (1);                                         \
-        ck_assert_msg ((cond), "timed out waiting for: %s", #cond); \
+            sleep_ms (1);                                                  \
+        ck_assert_msg ((cond), "timed out waiting for: %s", #cond);        \
     } while (0)
 
 static zmqobs_stats_t stats_of (zmqobs_socket_t *s)
@@ -183,8 +183,7 @@ START_TEST (test_apply_gauge)
     feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
     ck_assert_int_eq (s->mon.connections, 2);
     feed (s, ZMQ_EVENT_ACCEPTED, 13, ep);
-    feed (s, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
-          ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, ep);
+    feed (s, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC, ep);
     ck_assert_int_eq (s->mon.connections, 2);
     ck_assert_uint_eq (s->mon.pending_failed, 1);
     /* the failed engine's DISCONNECTED settles the failure only */
@@ -443,7 +442,8 @@ START_TEST (test_curve_refused)
     unsigned crypto = zmqobs__handshake_slot (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
                                               ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC);
     WAIT_FOR (events_of (ss, ZMQ_EVENT_DISCONNECTED) == 1
-                  && events_of (cs, ZMQ_EVENT_DISCONNECTED) == 1, 5000);
+                  && events_of (cs, ZMQ_EVENT_DISCONNECTED) == 1,
+              5000);
     zmqobs_stats_t st = stats_of (ss);
     ck_assert_uint_eq (st.handshake_failures[crypto], 1);
     ck_assert_str_eq (zmqobs_handshake_slot_name (crypto), "ZMTP_CRYPTOGRAPHIC");
@@ -569,8 +569,8 @@ START_TEST (test_storm)
     for (int c = 0; c < CYCLES; c++) {
         for (int i = 0; i < PEERS; i++) {
             peers[i] = socket_with (ctx, ZMQ_DEALER);
-            ck_assert_int_eq (zmq_setsockopt (peers[i], ZMQ_RECONNECT_IVL, &never,
-                                              sizeof never), 0);
+            ck_assert_int_eq (zmq_setsockopt (peers[i], ZMQ_RECONNECT_IVL, &never, sizeof never),
+                              0);
             ck_assert_int_eq (zmq_connect (peers[i], ep), 0);
         }
         WAIT_FOR (stats_of (ss).connections == PEERS, 20000);
@@ -831,8 +831,8 @@ END_TEST
  * ---------------------------------------------------------------------- */
 
 /* A bound REP and a connected REQ, both attached, with live peers. */
-static void live_pair (void *ctx, zmqobs_t *obs, void **srv, void **cli,
-                       zmqobs_socket_t **ss, zmqobs_socket_t **cs)
+static void live_pair (void *ctx, zmqobs_t *obs, void **srv, void **cli, zmqobs_socket_t **ss,
+                       zmqobs_socket_t **cs)
 {
     *srv = socket_with (ctx, ZMQ_REP);
     *ss = zmqobs_attach (obs, *srv, "rep");
@@ -959,7 +959,7 @@ START_TEST (test_shutdown_term_while_alive_host)
     int saw_term = 0;
     while (!saw_term) {
         zmq_pollitem_t items[16];
-        items[0] = (zmq_pollitem_t){.socket = srv, .events = ZMQ_POLLIN};
+        items[0] = (zmq_pollitem_t) {.socket = srv, .events = ZMQ_POLLIN};
         int n = zmqobs_pollitems (obs, items + 1, 15);
         ck_assert_int_ge (n, 1);
         ck_assert_int_le (n, 3);
@@ -1107,7 +1107,7 @@ START_TEST (test_undrained_never_blocks)
 {
     testutil_watchdog (60);
     void *ctx = zmq_ctx_new ();
-    zmqobs_t *idle = observer (ctx, 1);  /* never processed */
+    zmqobs_t *idle = observer (ctx, 1); /* never processed */
     zmqobs_t *busy = observer (ctx, 0);
     char ep[256];
     closed_endpoint (ctx, ep, sizeof ep);
@@ -1251,7 +1251,7 @@ START_TEST (test_json_line_exact)
     FILE *f = open_memstream (&mem, &memsize);
     ck_assert_ptr_nonnull (f);
     zmqobs_json_log (&info, f);
-    zmqobs_json_log (NULL, f);  /* ignored */
+    zmqobs_json_log (NULL, f); /* ignored */
     zmqobs_json_log (&info, NULL);
     fclose (f);
     char want2[256];
@@ -1291,8 +1291,7 @@ START_TEST (test_json_log_live)
     ck_assert_ptr_nonnull (line2);
     *line2++ = '\0';
     char want[512];
-    snprintf (want, sizeof want,
-              "\"socket\":\"pub \\\"1\\\"\",\"event\":\"LISTENING\",\"value\":");
+    snprintf (want, sizeof want, "\"socket\":\"pub \\\"1\\\"\",\"event\":\"LISTENING\",\"value\":");
     ck_assert_ptr_nonnull (strstr (mem, want));
     snprintf (want, sizeof want, ",\"meaning\":\"fd\",\"endpoint\":\"%s\"}", ep);
     ck_assert_ptr_nonnull (strstr (mem, want));
@@ -1355,7 +1354,8 @@ START_TEST (test_ready)
     ck_assert_int_eq (zmq_bind (other, ep), -1);
     WAIT_FOR (events_of (os, ZMQ_EVENT_BIND_FAILED) == 1, 5000);
     ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 0);
-    ck_assert_ptr_nonnull (strstr (reason, "socket \"dup\": not ready: bind failed (EADDRINUSE)\n"));
+    ck_assert_ptr_nonnull (
+        strstr (reason, "socket \"dup\": not ready: bind failed (EADDRINUSE)\n"));
 
     zmqobs_destroy (&obs);
     zmq_close (other);
