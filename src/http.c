@@ -41,6 +41,9 @@
  * monitors sharing the loop, and, being half the table, a connection is
  * polled at least once before newer ones can push it out. */
 #define ACCEPT_BURST (MAX_CONNS / 2)
+/* Empty lines ignored before a request line (RFC 9112 asks for at least
+ * one); more are answered with 400. */
+#define EMPTY_LINES_MAX 8
 
 #define MS 1000000ull
 
@@ -257,9 +260,13 @@ int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out)
         return 0;
     size_t lim = len < ZMQOBS__HTTP_HEAD_MAX ? len : ZMQOBS__HTTP_HEAD_MAX;
     size_t pos = 0;
-    /* A server should ignore empty lines before the request line. */
+    /* A server should ignore empty lines before the request line; a few
+     * are allowed, a flood of them is garbage. */
+    int empty_lines = 0;
     while (pos < lim && (buf[pos] == '\r' || buf[pos] == '\n')) {
         if (buf[pos] == '\r' && pos + 1 < lim && buf[pos + 1] != '\n')
+            return parse_error (out, 400);
+        if (buf[pos] == '\n' && ++empty_lines > EMPTY_LINES_MAX)
             return parse_error (out, 400);
         pos++;
     }
