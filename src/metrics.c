@@ -7,6 +7,7 @@
  */
 #include "zmqobs_private.h"
 
+#include <float.h>
 #include <string.h>
 
 enum { CYCLE_IDLE = 0, CYCLE_TIMING = 1, CYCLE_ARMED = 2 };
@@ -218,24 +219,33 @@ static size_t rank_index (size_t n, uint64_t num, uint64_t den)
 /* Window quantiles by bin selection. A quickselect per quantile over the
  * whole window costs about 50 instructions per sample, and a scrape of
  * busy sockets pays that for every socket. Instead, one pass puts each
- * sample in a bin whose index grows with the value (bit length plus the
- * next WINDOW_BITS bits: bins about 3% wide), the bin counts locate the
- * bin of every wanted rank, a second pass gathers only the samples of
- * those few bins, and the exact selection runs on them alone. Runs of
- * equal values land in one bin, where the three-way partition is linear.
- * The bin counts stay zero between calls: only the range between the
- * window's smallest and largest bin is walked and cleared. */
-#define WINDOW_BITS 5
-#define WINDOW_BINS ((64 - WINDOW_BITS + 1) << WINDOW_BITS)
-#define WINDOW_RANKS 5 /* p50, p90, p95, p99, p99.9 */
+ * sample in a bin whose index grows with the value (bins about 3% wide),
+ * the bin counts locate the bin of every wanted rank, a second pass
+ * gathers only the samples of those few bins, and the exact selection
+ * runs on them alone. Runs of equal values land in one bin, where the
+ * three-way partition is linear. The bin counts stay zero between calls:
+ * only the range between the window's smallest and largest bin is walked
+ * and cleared. */
+#define WINDOW_BITS 5                         /* mantissa bits in a bin index */
+#define WINDOW_BINS (64 << WINDOW_BITS)       /* 64 binary exponents */
+#define WINDOW_RANKS 5                        /* p50, p90, p95, p99, p99.9 */
+#define DOUBLE_ONE_KEY (1023u << WINDOW_BITS) /* the key of 1.0 */
 
+_Static_assert(sizeof (double) == 8 && DBL_MANT_DIG == 53 && DBL_MAX_EXP == 1024,
+               "bin_of needs IEEE 754 binary64 doubles");
+
+/* The bin of a sample: the binary exponent and the next WINDOW_BITS bits
+ * of (v >> 1) | 1, read off its conversion to double (one instruction,
+ * where the integer way needs a variable shift). Selection only needs the
+ * index never to decrease as v grows, and conversion is monotonic; the
+ * shift keeps the value in the signed range the instruction takes, the
+ * OR keeps it >= 1 so the exponent is never below that of 1.0. */
 static inline unsigned bin_of (uint64_t v)
 {
-    if (v < (1u << WINDOW_BITS))
-        return (unsigned) v;
-    unsigned k = 63 ^ (unsigned) __builtin_clzll (v);
-    return ((k - WINDOW_BITS + 1) << WINDOW_BITS)
-           | (unsigned) ((v >> (k - WINDOW_BITS)) & ((1u << WINDOW_BITS) - 1));
+    double d = (double) (int64_t) ((v >> 1) | 1);
+    uint64_t bits;
+    memcpy (&bits, &d, sizeof bits);
+    return (unsigned) (bits >> (52 - WINDOW_BITS)) - DOUBLE_ONE_KEY;
 }
 
 size_t zmqobs__window_scratch_size (uint32_t capacity)
@@ -259,18 +269,26 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, voi
     uint8_t *mark = (uint8_t *) (key + capacity); /* all zero on entry */
 
     /* pass 1: a stable copy (the owner may be writing), min, max, the sum,
-     * the bins; the sum is 128-bit so that absurd samples cannot wrap */
-    unsigned __int128 sum = 0;
-    uint64_t min = UINT64_MAX, max = 0;
+     * the bins */
+    uint64_t sum64 = 0, min = UINT64_MAX, max = 0;
+#pragma GCC unroll 4
     for (size_t i = 0; i < n; i++) {
         uint64_t v = LOAD (&ring[i]);
         unsigned b = bin_of (v);
         copy[i] = v;
         key[i] = (uint16_t) b;
         count[b]++;
-        sum += v;
+        sum64 += v;
         min = v < min ? v : min;
         max = v > max ? v : max;
+    }
+    /* no wrap unless some sample exceeds 2^64 / n: then add up again in
+     * 128 bits (absurd samples only; realistic ones are far below) */
+    unsigned __int128 sum = sum64;
+    if (max > UINT64_MAX / n) {
+        sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += copy[i];
     }
     out->count = n;
     out->sum_ns = sum > UINT64_MAX ? UINT64_MAX : (uint64_t) sum; /* saturates */
@@ -293,9 +311,11 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, voi
     int segments = 0;
     size_t cum = 0, gathered = 0;
     int j = 0;
-    for (unsigned b = first; b <= last && j < WINDOW_RANKS; b++) {
+    /* every rank not found yet is >= cum, so an empty bin never holds
+     * one, and the last rank (< n) is found at the latest in bin `last` */
+    for (unsigned b = first; j < WINDOW_RANKS; b++) {
         size_t c = count[b];
-        if (c == 0 || rank[j] >= cum + c) {
+        if (rank[j] >= cum + c) {
             cum += c;
             continue;
         }
@@ -309,6 +329,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, voi
     }
     memset (count + first, 0, sizeof (uint32_t) * (last - first + 1));
     /* pass 2: gather the samples of the marked bins */
+#pragma GCC unroll 4
     for (size_t i = 0; i < n; i++) {
         unsigned m = mark[key[i]];
         if (m)
