@@ -260,6 +260,19 @@ ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, 
  * Detach first. */
 ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
 
+/* zmq_disconnect and zmq_unbind on an attached socket, with the same
+ * arguments, return value and errno (ENOTSOCK for a NULL s, EINVAL for a
+ * NULL endpoint). libzmq drops the peers of an endpoint the host closes
+ * without any monitor event, so after a plain zmq_disconnect or zmq_unbind
+ * the connection gauge would keep counting them; these take them off,
+ * ordered after the events already queued, before they return. endpoint
+ * must be spelled as libzmq reports it in events: the string given to
+ * zmq_connect, or for a bind the one ZMQ_LAST_ENDPOINT returns. Owner
+ * thread; in host-driven mode also the thread that polls the observer's
+ * items (like zmqobs_detach). */
+ZMQOBS_EXPORT int zmqobs_disconnect (zmqobs_socket_t *s, const char *endpoint);
+ZMQOBS_EXPORT int zmqobs_unbind (zmqobs_socket_t *s, const char *endpoint);
+
 /* Returns the name given at attach (never NULL; "" for NULL s). */
 ZMQOBS_EXPORT const char *zmqobs_socket_name (const zmqobs_socket_t *s);
 

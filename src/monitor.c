@@ -45,6 +45,10 @@ enum {
     MS_DONE      /* reader closed or adopted; the loop never touches s again */
 };
 
+/* s->close_state, under mon->lock: a zmqobs_disconnect or zmqobs_unbind
+ * waiting for the loop to apply it */
+enum { CLOSE_NONE = 0, CLOSE_ASKED, CLOSE_TAKEN };
+
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
 #define BATCH 512                  /* messages per reader per loop turn */
 
@@ -77,6 +81,7 @@ struct zmqobs_monitor {
     uint64_t seen_gen;
     uint64_t sync_want;           /* sync_req as read by the last refresh */
     zmqobs_socket_t *sync_target; /* sync_sock as read by the last refresh */
+    zmqobs_socket_t *closing;     /* a local close taken by the last refresh */
     zmq_pollitem_t *items;        /* [0] eventfd, then readers, then HTTP */
     zmqobs_socket_t **slots;      /* slots[i] owns items[1 + i] */
     size_t nslots;
@@ -97,6 +102,103 @@ static void note_error (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     pthread_mutex_unlock (&s->obs->lock);
 }
 
+/* FNV-1a of an endpoint, never 0 (0 marks a free slot). */
+static uint64_t endpoint_key (const char *ep, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char) ep[i];
+        h *= 1099511628211ull;
+    }
+    return h | 1;
+}
+
+/* The slot of an endpoint, claimed if insert and absent; NULL when absent
+ * (or the table is full). Draining thread. */
+static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, uint64_t key, int insert)
+{
+    unsigned i = (unsigned) (key ^ (key >> 29)) & (ZMQOBS__PEER_SLOTS - 1);
+    for (unsigned n = 0; n < ZMQOBS__PEER_SLOTS; n++, i = (i + 1) & (ZMQOBS__PEER_SLOTS - 1)) {
+        if (m->peers[i].key == key)
+            return &m->peers[i];
+        if (m->peers[i].key == 0) {
+            if (!insert)
+                return NULL;
+            m->peers[i].key = key;
+            return &m->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static void count_up (uint64_t *p)
+{
+    BUMP (p, 1);
+}
+
+static void count_down (uint64_t *p)
+{
+    if (LOAD (p) > 0)
+        BUMP (p, (uint64_t) -1);
+}
+
+/* A peer whose handshake succeeded (or a raw STREAM peer) joins the gauge. */
+static void peer_up (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
+{
+    BUMP (&m->connections, 1);
+    if (sl)
+        sl->live++;
+    else
+        m->untracked_live++;
+}
+
+/* A DISCONNECTED: it settles the endpoint's failed handshakes first (an
+ * engine whose handshake failed was never counted), then its live peers.
+ * Nothing is left after the host closed the endpoint: that DISCONNECTED
+ * belongs to a peer already taken off. */
+static void peer_down (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
+{
+    uint32_t *failed = NULL, *live = NULL;
+    uint64_t *ufailed = NULL, *ulive = NULL;
+    if (sl) {
+        failed = sl->failed ? &sl->failed : NULL;
+        live = sl->live ? &sl->live : NULL;
+    } else {
+        ufailed = m->untracked_failed ? &m->untracked_failed : NULL;
+        ulive = m->untracked_live ? &m->untracked_live : NULL;
+    }
+    if (failed || ufailed) {
+        if (failed)
+            --*failed;
+        else
+            --*ufailed;
+        count_down (&m->pending_failed);
+    } else if (live || ulive) {
+        if (live)
+            --*live;
+        else
+            --*ulive;
+        if (LOAD (&m->connections) > 0)
+            BUMP (&m->connections, -1);
+    }
+}
+
+/* The host closed an endpoint (zmqobs_disconnect, zmqobs_unbind): libzmq
+ * drops its peers and reports nothing. Draining thread. */
+static void apply_local_close (zmqobs_mon_block_t *m, uint64_t key)
+{
+    zmqobs_peer_slot_t *sl = peer_slot (m, key, 0);
+    if (!sl)
+        return; /* nothing was counted for it */
+    int64_t conns = LOAD (&m->connections);
+    STORE (&m->connections, conns > (int64_t) sl->live ? conns - (int64_t) sl->live : 0);
+    uint64_t pending = LOAD (&m->pending_failed);
+    STORE (&m->pending_failed, pending > sl->failed ? pending - sl->failed : 0);
+    sl->live = 0;
+    sl->failed = 0;
+    sl->closed = 1;
+}
+
 void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
 {
     zmqobs_mon_block_t *m = &s->mon;
@@ -106,15 +208,18 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
 
     switch (ev->event) {
     case ZMQ_EVENT_CONNECTED:
-        STORE (&m->connecting, 1);
+    case ZMQ_EVENT_ACCEPTED: {
+        if (ev->event == ZMQ_EVENT_CONNECTED)
+            STORE (&m->connecting, 1);
+        /* a new engine: the endpoint is open again if the host closed it */
+        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
+        if (sl)
+            sl->closed = 0;
         /* raw STREAM peers have no ZMTP handshake, so no SUCCEEDED event */
         if (s->type == ZMQ_STREAM)
-            BUMP (&m->connections, 1);
+            peer_up (m, sl);
         break;
-    case ZMQ_EVENT_ACCEPTED:
-        if (s->type == ZMQ_STREAM)
-            BUMP (&m->connections, 1);
-        break;
+    }
     case ZMQ_EVENT_CONNECT_DELAYED:
         STORE (&m->connecting, 1);
         break;
@@ -147,29 +252,37 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         note_error (s, ev);
         break;
     case ZMQ_EVENT_DISCONNECTED:
-        /* an engine whose handshake failed was never counted: its
-         * DISCONNECTED settles the failure, not the gauge */
-        if (LOAD (&m->pending_failed) > 0)
-            BUMP (&m->pending_failed, (uint64_t) -1);
-        else if (LOAD (&m->connections) > 0)
-            BUMP (&m->connections, -1);
+        peer_down (m, peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 0));
         break;
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-        if (s->type != ZMQ_STREAM)
-            BUMP (&m->connections, 1);
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
+        if (s->type == ZMQ_STREAM)
+            break;
+        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
+        if (sl && sl->closed)
+            break; /* an engine the host's close already dropped */
+        peer_up (m, sl);
         break;
+    }
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: {
         /* libzmq 4.3 reports every raw STREAM peer that goes away as
          * HANDSHAKE_FAILED_NO_DETAIL (it has no mechanism) before its
          * DISCONNECTED: not a failure, and that peer was counted */
         if (s->type == ZMQ_STREAM)
             break;
         BUMP (&m->handshake_failures[zmqobs__handshake_slot (ev->event, ev->value)], 1);
-        BUMP (&m->pending_failed, 1);
         note_error (s, ev);
+        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
+        if (sl && sl->closed)
+            break; /* dropped with its endpoint: no DISCONNECTED is due */
+        count_up (&m->pending_failed);
+        if (sl)
+            sl->failed++;
+        else
+            m->untracked_failed++;
         break;
+    }
     default:
         break;
     }
@@ -651,6 +764,11 @@ static long refresh_locked (zmqobs_t *obs)
     for (size_t i = 0; i < mon->count; i++) {
         entry_t *e = &mon->entries[i];
         zmqobs_socket_t *s = e->s;
+        if (s->close_state == CLOSE_ASKED && !mon->closing && !mon->terminated
+            && s->monitor_state == MS_ACTIVE) {
+            s->close_state = CLOSE_TAKEN;
+            mon->closing = s;
+        }
         if (s->monitor_state == MS_ORPHAN)
             adopt_locked (mon, s);
         else if (s->monitor_state == MS_STOPPING) {
@@ -777,6 +895,42 @@ static int drain_orphan_slot (zmqobs_t *obs, void *reader, int own)
     return 0;
 }
 
+/* Applies the local close the last refresh took: first what the socket's
+ * monitor has queued (events up to the zmq_disconnect or zmq_unbind; a
+ * storm is cut off after 64 batches), then the close itself. The socket
+ * is alive: its zmqobs_disconnect or zmqobs_unbind waits for this. Returns
+ * 0, or -1 with errno ETERM once every reader is closed. */
+static int run_local_close (zmqobs_t *obs, int own)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    zmqobs_socket_t *t = mon->closing;
+    mon->closing = NULL;
+    int rc = 0, err = 0;
+    for (int k = 0; k < 64 && LOAD (&t->monitor_state) == MS_ACTIVE; k++) {
+        int n = drain (obs, t);
+        if (n < 0) {
+            rc = -1;
+            err = errno;
+            break;
+        }
+        if (n < BATCH)
+            break;
+    }
+    if (own)
+        pthread_mutex_lock (&mon->lock);
+    apply_local_close (&t->mon, t->close_key);
+    t->close_state = CLOSE_NONE;
+    pthread_cond_broadcast (&mon->cond);
+    if (own)
+        pthread_mutex_unlock (&mon->lock);
+    if (rc < 0 && err == ETERM) {
+        terminate_from_turn (mon, own);
+        errno = ETERM;
+        return -1;
+    }
+    return 0;
+}
+
 /* One turn of the loop: poll, then handle what is ready. Returns events
  * handled, or -1 with errno ETERM (readers closed) or another errno. In
  * threaded mode mon->lock is not held on entry; in host-driven mode it is. */
@@ -795,6 +949,8 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     }
     size_t nr = mon->nslots;
     int events = 0;
+    if (mon->closing)
+        return run_local_close (obs, own);
     if (own && mon->sync_want != mon->sync_done) {
         /* A detach first takes what is already queued on its socket's
          * reader (one batch at most, so that a busy reader cannot hold the
@@ -1325,6 +1481,80 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
     }
     remove_entry_locked (mon, s);
     pthread_mutex_unlock (&mon->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Local disconnect and unbind
+ * ---------------------------------------------------------------------- */
+
+/* Takes the closed endpoint's peers off the gauge in order with the
+ * events already queued: by the loop (threaded) or here (host-driven, on
+ * the polling thread). */
+static void local_close (zmqobs_t *obs, zmqobs_socket_t *s, uint64_t key)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    enter (obs);
+    pthread_mutex_lock (&mon->lock);
+    s->close_key = key;
+    if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        s->close_state = CLOSE_ASKED;
+        wake (mon);
+        while (s->close_state == CLOSE_ASKED && !mon->terminated
+               && LOAD (&s->monitor_state) == MS_ACTIVE)
+            pthread_cond_wait (&mon->cond, &mon->lock);
+        while (s->close_state == CLOSE_TAKEN)
+            pthread_cond_wait (&mon->cond, &mon->lock);
+        if (s->close_state == CLOSE_ASKED) {
+            /* not taken, and now nobody drains s: apply it here */
+            s->close_state = CLOSE_NONE;
+            apply_local_close (&s->mon, key);
+        }
+    } else if (!mon->has_thread) {
+        /* host-driven: this thread drains, under the lock */
+        for (int k = 0; k < 64 * BATCH && !mon->terminated && s->reader
+                        && LOAD (&s->monitor_state) == MS_ACTIVE;
+             k++) {
+            int got = zmqobs__monitor_recv (obs, s, s->reader);
+            if (got < 0 && errno == ETERM)
+                terminate_locked (mon);
+            if (got <= 0)
+                break;
+        }
+        apply_local_close (&s->mon, key);
+    } else
+        apply_local_close (&s->mon, key); /* monitor done: nobody drains s */
+    pthread_mutex_unlock (&mon->lock);
+    leave (obs);
+}
+
+static int close_endpoint (zmqobs_socket_t *s, const char *endpoint, int unbind)
+{
+    if (!s) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    if (!endpoint) {
+        errno = EINVAL;
+        return -1;
+    }
+    int rc =
+        unbind ? zmq_unbind (s->hot.handle, endpoint) : zmq_disconnect (s->hot.handle, endpoint);
+    if (rc != 0)
+        return -1;
+    int err = errno;
+    local_close (s->obs, s, endpoint_key (endpoint, strlen (endpoint)));
+    errno = err;
+    return 0;
+}
+
+int zmqobs_disconnect (zmqobs_socket_t *s, const char *endpoint)
+{
+    return close_endpoint (s, endpoint, 0);
+}
+
+int zmqobs_unbind (zmqobs_socket_t *s, const char *endpoint)
+{
+    return close_endpoint (s, endpoint, 1);
 }
 
 /* ------------------------------------------------------------------------

@@ -61,6 +61,15 @@ const char *zmqobs__value_text (uint32_t event, uint32_t value);
  * thread (atomic RMW). mon: the draining thread only. Readers (snapshots,
  * scrapes) use relaxed loads everywhere.
  * ---------------------------------------------------------------------- */
+/* Peers of one endpoint (see zmqobs_mon_block_t.peers). */
+#define ZMQOBS__PEER_SLOTS 64
+typedef struct {
+    uint64_t key;    /* endpoint hash, 0 for a free slot */
+    uint32_t live;   /* peers counted in connections */
+    uint32_t failed; /* failed handshakes whose DISCONNECTED is due */
+    uint32_t closed; /* closed by the host: late handshake events are stale */
+} zmqobs_peer_slot_t;
+
 typedef struct zmqobs_mon_block {
     uint64_t events[ZMQOBS_EVENT_SLOTS]; /* by bit index of the event */
     int64_t connections;                 /* gauge, never below 0 */
@@ -80,6 +89,13 @@ typedef struct zmqobs_mon_block {
     uint32_t last_error_event;
     uint32_t last_error_value;
     char last_error_endpoint[ZMQOBS_ENDPOINT_MAX + 1];
+    /* The gauge per endpoint, so that zmqobs_disconnect and zmqobs_unbind
+     * can take off the peers libzmq drops without a word. Open addressing
+     * on a hash of the endpoint; endpoints beyond the table are counted
+     * in untracked_* alone. connections = sum of live + untracked_live. */
+    zmqobs_peer_slot_t peers[ZMQOBS__PEER_SLOTS];
+    uint64_t untracked_live;
+    uint64_t untracked_failed;
 } zmqobs_mon_block_t;
 
 struct zmqobs_socket {
@@ -103,7 +119,9 @@ struct zmqobs_socket {
     /* monitor module state (owned by monitor.c) */
     void *reader; /* PAIR connected to the monitor endpoint */
     char monitor_endpoint[64];
-    int monitor_state; /* monitor.c's own enumeration */
+    int monitor_state;  /* monitor.c's own enumeration */
+    uint64_t close_key; /* endpoint hash of a local close to apply */
+    int close_state;    /* monitor.c's; both under the monitor's lock */
 
     /* registry link, guarded by obs->lock */
     zmqobs_socket_t *next;

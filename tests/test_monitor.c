@@ -411,6 +411,184 @@ START_TEST (test_sequence_ipc)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * zmqobs_disconnect and zmqobs_unbind: libzmq drops the peers of an
+ * endpoint the host closes without a monitor event; the wrappers take
+ * them off the gauge before they return.
+ * ---------------------------------------------------------------------- */
+
+/* Waits until cond holds, driving the observer in host-driven mode. */
+#define PUMP_UNTIL(obs, hd, cond, limit_ms)                                  \
+    do {                                                                     \
+        for (long waited_ = 0; !(cond) && waited_ < (limit_ms); waited_++) { \
+            if (hd)                                                          \
+                zmqobs_process ((obs), 1);                                   \
+            else                                                             \
+                sleep_ms (1);                                                \
+        }                                                                    \
+        ck_assert_msg ((cond), "timed out waiting for: %s", #cond);          \
+    } while (0)
+
+static void process_commands (void *sock)
+{
+    int events;
+    size_t size = sizeof events;
+    ck_assert_int_eq (zmq_getsockopt (sock, ZMQ_EVENTS, &events, &size), 0);
+}
+
+static void local_close_on (int hd)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, hd);
+    void *srv = socket_with (ctx, ZMQ_ROUTER), *other = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "server");
+    ck_assert_ptr_nonnull (ss);
+    ck_assert_int_eq (zmq_bind (srv, "tcp://127.0.0.1:*"), 0);
+    ck_assert_int_eq (zmq_bind (other, "tcp://127.0.0.1:*"), 0);
+    char ep[256], ep2[256];
+    last_endpoint (srv, ep, sizeof ep);
+    last_endpoint (other, ep2, sizeof ep2);
+
+    /* three clients of the server; "multi" also connects to the other */
+    void *cli[3];
+    zmqobs_socket_t *cs[3];
+    int ivl = 10;
+    for (int i = 0; i < 3; i++) {
+        cli[i] = socket_with (ctx, ZMQ_DEALER);
+        ck_assert_int_eq (zmq_setsockopt (cli[i], ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
+        char name[16];
+        snprintf (name, sizeof name, "client-%d", i);
+        cs[i] = zmqobs_attach (obs, cli[i], name);
+        ck_assert_ptr_nonnull (cs[i]);
+        ck_assert_int_eq (zmq_connect (cli[i], ep), 0);
+    }
+    zmqobs_socket_t *multi = cs[0];
+    ck_assert_int_eq (zmq_connect (cli[0], ep2), 0);
+    PUMP_UNTIL (obs, hd,
+                stats_of (ss).connections == 3 && stats_of (multi).connections == 2
+                    && stats_of (cs[1]).connections == 1 && stats_of (cs[2]).connections == 1,
+                10000);
+
+    /* bad arguments, and an endpoint never connected: libzmq's answer,
+     * the gauge untouched */
+    errno = 0;
+    ck_assert_int_eq (zmqobs_disconnect (NULL, ep), -1);
+    ck_assert_int_eq (errno, ENOTSOCK);
+    errno = 0;
+    ck_assert_int_eq (zmqobs_disconnect (multi, NULL), -1);
+    ck_assert_int_eq (errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq (zmqobs_unbind (NULL, ep), -1);
+    ck_assert_int_eq (errno, ENOTSOCK);
+    errno = 0;
+    ck_assert_int_eq (zmqobs_disconnect (multi, "tcp://127.0.0.1:1"), -1);
+    ck_assert_int_eq (errno, ENOENT);
+    ck_assert_int_eq (stats_of (multi).connections, 2);
+
+    /* the client drops one of its two servers: exact at once */
+    ck_assert_int_eq (zmqobs_disconnect (multi, ep2), 0);
+    ck_assert_int_eq (stats_of (multi).connections, 1);
+    ck_assert_uint_eq (events_of (multi, ZMQ_EVENT_DISCONNECTED), 0);
+
+    /* the server unbinds: its three peers are gone at once, its listener
+     * closes, and each client sees its DISCONNECTED */
+    ck_assert_int_eq (zmqobs_unbind (ss, ep), 0);
+    ck_assert_int_eq (stats_of (ss).connections, 0);
+    PUMP_UNTIL (obs, hd, stats_of (ss).listening == 0, 10000);
+    /* (libzmq closes those connections once the server socket processes
+     * its commands, as any use of it does) */
+    for (int i = 0; i < 3; i++)
+        PUMP_UNTIL (obs, hd, (process_commands (srv), stats_of (cs[i]).connections == 0), 10000);
+    ck_assert_uint_eq (events_of (ss, ZMQ_EVENT_DISCONNECTED), 0);
+
+    /* bound again on the same endpoint: the clients come back, and the
+     * endpoint counts again */
+    ck_assert_int_eq (zmq_bind (srv, ep), 0);
+    PUMP_UNTIL (obs, hd, stats_of (ss).connections == 3, 10000);
+    for (int i = 0; i < 3; i++)
+        PUMP_UNTIL (obs, hd, stats_of (cs[i]).connections == 1, 10000);
+
+    /* and the clients leave the usual way: back to exactly 0 */
+    for (int i = 0; i < 3; i++) {
+        zmqobs_detach (&cs[i]);
+        ck_assert_int_eq (zmq_close (cli[i]), 0);
+    }
+    PUMP_UNTIL (obs, hd, events_of (ss, ZMQ_EVENT_DISCONNECTED) == 3, 10000);
+    ck_assert_int_eq (stats_of (ss).connections, 0);
+    zmqobs_detach (&ss);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    ck_assert_int_eq (zmq_close (other), 0);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_local_close)
+{
+    local_close_on (0);
+}
+END_TEST
+
+START_TEST (test_local_close_host_driven)
+{
+    local_close_on (1);
+}
+END_TEST
+
+/* Per endpoint: a DISCONNECTED settles its own endpoint's failed
+ * handshake or live peer, never another endpoint's. */
+START_TEST (test_apply_per_endpoint)
+{
+    fake_t f = fake_new (ZMQ_DEALER);
+    zmqobs_socket_t *s = f.s;
+    const char *a = "tcp://127.0.0.1:5001", *b = "tcp://127.0.0.1:5002";
+    feed (s, ZMQ_EVENT_CONNECTED, 11, a);
+    feed (s, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, 0, a);
+    feed (s, ZMQ_EVENT_CONNECTED, 12, b);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, b);
+    ck_assert_int_eq (s->mon.connections, 1);
+    ck_assert_uint_eq (s->mon.pending_failed, 1);
+    /* b's peer leaves first: the gauge drops although a failure is due */
+    feed (s, ZMQ_EVENT_DISCONNECTED, 12, b);
+    ck_assert_int_eq (s->mon.connections, 0);
+    ck_assert_uint_eq (s->mon.pending_failed, 1);
+    /* a's failed engine settles its failure only */
+    feed (s, ZMQ_EVENT_CONNECTED, 13, b);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, b);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 11, a);
+    ck_assert_int_eq (s->mon.connections, 1);
+    ck_assert_uint_eq (s->mon.pending_failed, 0);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 13, b);
+    ck_assert_int_eq (s->mon.connections, 0);
+    fake_free (&f);
+}
+END_TEST
+
+/* Endpoints beyond the table are counted in aggregate, and still return
+ * to exactly 0. */
+START_TEST (test_apply_many_endpoints)
+{
+    fake_t f = fake_new (ZMQ_DEALER);
+    zmqobs_socket_t *s = f.s;
+    const int n = ZMQOBS__PEER_SLOTS + 40;
+    char ep[64];
+    for (int i = 0; i < n; i++) {
+        snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", 6000 + i);
+        feed (s, ZMQ_EVENT_CONNECTED, 10, ep);
+        feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
+    }
+    ck_assert_int_eq (s->mon.connections, n);
+    ck_assert_uint_eq (s->mon.untracked_live, 40);
+    for (int i = n - 1; i >= 0; i--) {
+        snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", 6000 + i);
+        feed (s, ZMQ_EVENT_DISCONNECTED, 10, ep);
+    }
+    ck_assert_int_eq (s->mon.connections, 0);
+    ck_assert_uint_eq (s->mon.untracked_live, 0);
+    fake_free (&f);
+}
+END_TEST
+
 START_TEST (test_curve_refused)
 {
     testutil_watchdog (30);
@@ -1371,10 +1549,14 @@ int main (void)
     Suite *suite = suite_create ("monitor");
     TCase *tc = testutil_tcase (suite, "apply", 10);
     tcase_add_test (tc, test_apply_gauge);
+    tcase_add_test (tc, test_apply_per_endpoint);
+    tcase_add_test (tc, test_apply_many_endpoints);
     tcase_add_test (tc, test_apply_listeners_and_errors);
     tcase_add_test (tc, test_apply_stream);
     tc = testutil_tcase (suite, "sequences", 30);
     tcase_add_test (tc, test_sequence_tcp);
+    tcase_add_test (tc, test_local_close);
+    tcase_add_test (tc, test_local_close_host_driven);
     tcase_add_test (tc, test_sequence_ipc);
     tcase_add_test (tc, test_curve_refused);
     tcase_add_test (tc, test_connect_refused);
