@@ -457,7 +457,7 @@ static void local_close_on (int hd)
     for (int i = 0; i < 3; i++) {
         cli[i] = socket_with (ctx, ZMQ_DEALER);
         ck_assert_int_eq (zmq_setsockopt (cli[i], ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
-        char name[16];
+        char name[32];
         snprintf (name, sizeof name, "client-%d", i);
         cs[i] = zmqobs_attach (obs, cli[i], name);
         ck_assert_ptr_nonnull (cs[i]);
