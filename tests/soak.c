@@ -174,7 +174,7 @@ typedef struct {
 typedef struct {
     rep_t *server;
     int index;
-    uint64_t sent, received, sessions;
+    uint64_t sent, received, sessions, disconnects;
 } req_t;
 
 static rep_t reps[REP_SERVERS];
@@ -263,6 +263,16 @@ static void *req_thread (void *arg)
         __atomic_fetch_add (&q->sent, sent, __ATOMIC_RELAXED);
         __atomic_fetch_add (&q->received, received, __ATOMIC_RELAXED);
         __atomic_fetch_add (&q->sessions, 1, __ATOMIC_RELAXED);
+        /* every other session ends with a local disconnect, for which
+         * libzmq reports nothing: the gauge must still be 0 at once */
+        if (seed & 1) {
+            if (zmqobs_disconnect (s, q->server->ep) != 0)
+                fail ("%s disconnect: %s", name, zmq_strerror (errno));
+            else if (stats_of (s).connections != 0)
+                fail ("%s: connections %lld after zmqobs_disconnect", name,
+                      (long long) stats_of (s).connections);
+            __atomic_fetch_add (&q->disconnects, 1, __ATOMIC_RELAXED);
+        }
         zmqobs_detach (&s);
         zmq_close (zs);
         sleep_us (rnd (&seed) % 2000);
@@ -820,11 +830,12 @@ int main (int argc, char **argv)
         pthread_join (th[i], NULL);
 
     /* totals */
-    uint64_t req_sent = 0, req_received = 0, sessions = 0;
+    uint64_t req_sent = 0, req_received = 0, sessions = 0, disconnects = 0;
     for (int i = 0; i < REP_SERVERS * REQ_PER_SERVER; i++) {
         req_sent += reqs[i].sent;
         req_received += reqs[i].received;
         sessions += reqs[i].sessions;
+        disconnects += reqs[i].disconnects;
     }
     for (int i = 0; i < REP_SERVERS; i++) {
         uint64_t want_in = 0, want_out = 0;
@@ -898,9 +909,13 @@ int main (int argc, char **argv)
         if (st.connections != 0)
             fail ("rep-%d: connections %lld at the end", i, (long long) st.connections);
     }
-    printf ("soak: req/rep: %llu requests, %llu replies in %llu client sessions\n",
+    printf ("soak: req/rep: %llu requests, %llu replies in %llu client sessions, %llu ended "
+            "by zmqobs_disconnect\n",
             (unsigned long long) req_sent, (unsigned long long) req_received,
-            (unsigned long long) sessions);
+            (unsigned long long) sessions, (unsigned long long) disconnects);
+    if (sessions > 10 && (disconnects == 0 || disconnects == sessions))
+        fail ("req/rep: %llu of %llu sessions ended by zmqobs_disconnect",
+              (unsigned long long) disconnects, (unsigned long long) sessions);
     printf ("soak: churn: %llu attach/detach cycles; HTTP: %llu scrapes (%llu bytes) on %llu "
             "connections, 0 failed\n",
             (unsigned long long) churn_cycles, (unsigned long long) scrapes,
