@@ -260,18 +260,30 @@ ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, 
  * Detach first. */
 ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
 
-/* zmq_disconnect and zmq_unbind on an attached socket, with the same
- * arguments, return value and errno (ENOTSOCK for a NULL s, EINVAL for a
- * NULL endpoint). libzmq drops the peers of an endpoint the host closes
- * without any monitor event, so after a plain zmq_disconnect or zmq_unbind
- * the connection gauge would keep counting them; these take them off,
- * ordered after the events already queued, before they return. endpoint
- * must be spelled as libzmq reports it in events: the string given to
- * zmq_connect, or for a bind the one ZMQ_LAST_ENDPOINT returns. Owner
- * thread; in host-driven mode also the thread that polls the observer's
- * items (like zmqobs_detach). */
+/* zmq_disconnect, zmq_unbind and zmq_connect on an attached socket, with
+ * the same arguments, return value and errno (also ENOTSOCK for a NULL s,
+ * EINVAL for a NULL endpoint, EDEADLK from inside an event callback).
+ *
+ * libzmq drops the peers of an endpoint the host closes without any
+ * monitor event, so after a plain zmq_disconnect or zmq_unbind the
+ * connection gauge would keep counting them. zmqobs_disconnect and
+ * zmqobs_unbind take them off before they return, in order with the
+ * events already queued. The closed endpoint's sessions may linger in
+ * libzmq (flushing messages, still connecting) and report CONNECTED or
+ * HANDSHAKE_SUCCEEDED later, then vanish without a word: so the endpoint's
+ * events are not counted until it is opened again, by zmqobs_connect for
+ * a connect (a plain zmq_connect to it is not counted) or by any new bind
+ * on that port (its LISTENING event).
+ *
+ * endpoint is spelled as for libzmq: the string given to zmq_connect; for
+ * zmq_unbind the one ZMQ_LAST_ENDPOINT returns. A wildcard bind (tcp://
+ * *:port, 0.0.0.0 or ::) covers every peer accepted on that port; a bind
+ * to an interface name is not matched (its peers report the address).
+ * Owner thread; in host-driven mode also the thread that polls the
+ * observer's items (like zmqobs_detach). */
 ZMQOBS_EXPORT int zmqobs_disconnect (zmqobs_socket_t *s, const char *endpoint);
 ZMQOBS_EXPORT int zmqobs_unbind (zmqobs_socket_t *s, const char *endpoint);
+ZMQOBS_EXPORT int zmqobs_connect (zmqobs_socket_t *s, const char *endpoint);
 
 /* Returns the name given at attach (never NULL; "" for NULL s). */
 ZMQOBS_EXPORT const char *zmqobs_socket_name (const zmqobs_socket_t *s);
@@ -618,7 +630,8 @@ typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
  * calling zmqobs_process or zmqobs_detach in host-driven mode), with the
  * observer's callback lock held: fn must not call zmqobs_attach,
  * zmqobs_detach, zmqobs_destroy, zmqobs_process, zmqobs_pollitems or
- * zmqobs_on_event, and should return quickly (draining waits for it).
+ * zmqobs_on_event (zmqobs_disconnect, zmqobs_unbind and zmqobs_connect
+ * refuse with EDEADLK), and should return quickly (draining waits for it).
  * Returns 0, or -1 with EINVAL (NULL self). Any thread. */
 ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg);
 

@@ -45,9 +45,15 @@ enum {
     MS_DONE      /* reader closed or adopted; the loop never touches s again */
 };
 
-/* s->close_state, under mon->lock: a zmqobs_disconnect or zmqobs_unbind
- * waiting for the loop to apply it */
-enum { CLOSE_NONE = 0, CLOSE_ASKED, CLOSE_TAKEN };
+/* s->req_state and s->req_op, under mon->lock: a request of the socket's
+ * owner thread that the loop serves in order with the events queued on
+ * the socket's reader (threaded mode) */
+enum { REQ_NONE = 0, REQ_ASKED, REQ_TAKEN };
+enum {
+    OP_DRAIN = 1, /* detach: take what is queued (a MONITOR_STOPPED?) */
+    OP_CLOSE,     /* zmqobs_disconnect, zmqobs_unbind */
+    OP_OPEN       /* zmqobs_connect */
+};
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
 #define BATCH 512                  /* messages per reader per loop turn */
@@ -65,25 +71,21 @@ struct zmqobs_monitor {
     pthread_t thread;
     int has_thread;
     int quit;
-    int terminated;             /* ETERM seen: readers closed, host sockets untouchable */
-    int waiters;                /* host-driven: attach/detach calls in progress */
-    uint64_t gen;               /* bumped on every change of entries/states */
-    uint64_t sync_req;          /* detach asks the loop to drain sync_sock's reader */
-    uint64_t sync_done;         /* the last request the loop has served */
-    zmqobs_socket_t *sync_sock; /* the socket of the latest request */
+    int terminated; /* ETERM seen: readers closed, host sockets untouchable */
+    int waiters;    /* host-driven: attach/detach calls in progress */
+    uint64_t gen;   /* bumped on every change of entries/states */
     entry_t *entries;
     size_t count, cap;
-    void **orphans; /* readers of sockets the host closed too early */
+    size_t reserved; /* attaches in progress, each with room kept */
+    void **orphans;  /* readers of sockets the host closed too early */
     size_t norphans;
     size_t orphans_cap; /* >= count + norphans: adopting never allocates */
 
     /* loop side: touched only by the draining thread */
     uint64_t seen_gen;
-    uint64_t sync_want;           /* sync_req as read by the last refresh */
-    zmqobs_socket_t *sync_target; /* sync_sock as read by the last refresh */
-    zmqobs_socket_t *closing;     /* a local close taken by the last refresh */
-    zmq_pollitem_t *items;        /* [0] eventfd, then readers, then HTTP */
-    zmqobs_socket_t **slots;      /* slots[i] owns items[1 + i] */
+    zmqobs_socket_t *serving; /* a request taken by the last refresh */
+    zmq_pollitem_t *items;    /* [0] eventfd, then readers, then HTTP */
+    zmqobs_socket_t **slots;  /* slots[i] owns items[1 + i] */
     size_t nslots;
     size_t items_cap;
 };
@@ -113,27 +115,91 @@ static uint64_t endpoint_key (const char *ep, size_t len)
     return h | 1;
 }
 
+/* The port of a tcp:// endpoint, 0 for anything else. */
+static uint16_t tcp_port (const char *ep, size_t len)
+{
+    if (len < 7 || memcmp (ep, "tcp://", 6) != 0)
+        return 0;
+    size_t i = len;
+    while (i > 6 && ep[i - 1] != ':')
+        i--;
+    if (i <= 6 || i == len || len - i > 5)
+        return 0;
+    unsigned port = 0;
+    for (; i < len; i++) {
+        if (ep[i] < '0' || ep[i] > '9')
+            return 0;
+        port = port * 10 + (unsigned) (ep[i] - '0');
+    }
+    return port <= 65535 ? (uint16_t) port : 0;
+}
+
+/* The port of a tcp:// bind address on every interface ("*", 0.0.0.0,
+ * "::"), else 0. Peers accepted there report the local address they came
+ * in on, never the wildcard, so unbinding it concerns them all. */
+static uint16_t wildcard_port (const char *ep, size_t len)
+{
+    uint16_t port = tcp_port (ep, len);
+    if (!port)
+        return 0;
+    static const char *const any[] = {"*", "0.0.0.0", "[::]", "::", "[*]", "[0:0:0:0:0:0:0:0]"};
+    const char *host = ep + 6;
+    size_t hlen = (size_t) ((const char *) memrchr (ep, ':', len) - host);
+    for (size_t i = 0; i < sizeof any / sizeof any[0]; i++)
+        if (strlen (any[i]) == hlen && memcmp (host, any[i], hlen) == 0)
+            return port;
+    return 0;
+}
+
+#define PEER_MASK (ZMQOBS__PEER_SLOTS - 1)
+
+static unsigned peer_home (uint64_t key)
+{
+    return (unsigned) (key ^ (key >> 29)) & PEER_MASK;
+}
+
 /* The slot of an endpoint, claimed if insert and absent; NULL when absent
  * (or the table is full). Draining thread. */
-static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, uint64_t key, int insert)
+static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, const char *ep, size_t len, int insert)
 {
-    unsigned i = (unsigned) (key ^ (key >> 29)) & (ZMQOBS__PEER_SLOTS - 1);
-    for (unsigned n = 0; n < ZMQOBS__PEER_SLOTS; n++, i = (i + 1) & (ZMQOBS__PEER_SLOTS - 1)) {
+    uint64_t key = endpoint_key (ep, len);
+    unsigned i = peer_home (key);
+    for (unsigned n = 0; n < ZMQOBS__PEER_SLOTS; n++, i = (i + 1) & PEER_MASK) {
         if (m->peers[i].key == key)
             return &m->peers[i];
         if (m->peers[i].key == 0) {
             if (!insert)
                 return NULL;
             m->peers[i].key = key;
+            m->peers[i].port = tcp_port (ep, len);
             return &m->peers[i];
         }
     }
     return NULL;
 }
 
-static void count_up (uint64_t *p)
+/* Frees a slot with nothing left to count, shifting later slots of its
+ * probe run back (linear probing has no other way to delete), so that
+ * endpoints come and go for ever in a fixed table. */
+static void peer_release (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
 {
-    BUMP (p, 1);
+    if (sl->live || sl->failed || sl->closed)
+        return;
+    unsigned hole = (unsigned) (sl - m->peers), j = hole;
+    for (unsigned n = 1; n < ZMQOBS__PEER_SLOTS; n++) {
+        j = (j + 1) & PEER_MASK;
+        if (m->peers[j].key == 0)
+            break;
+        unsigned home = peer_home (m->peers[j].key);
+        /* the entry at j may fill the hole unless its home lies
+         * cyclically in (hole, j] */
+        int stays = hole < j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (stays)
+            continue;
+        m->peers[hole] = m->peers[j];
+        hole = j;
+    }
+    memset (&m->peers[hole], 0, sizeof m->peers[hole]);
 }
 
 static void count_down (uint64_t *p)
@@ -181,15 +247,17 @@ static void peer_down (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
         if (LOAD (&m->connections) > 0)
             BUMP (&m->connections, -1);
     }
+    if (sl)
+        peer_release (m, sl);
 }
 
-/* The host closed an endpoint (zmqobs_disconnect, zmqobs_unbind): libzmq
- * drops its peers and reports nothing. Draining thread. */
-static void apply_local_close (zmqobs_mon_block_t *m, uint64_t key)
+/* Takes an endpoint's peers off the gauge and marks it closed: its
+ * sessions may linger in libzmq (flushing messages, still connecting)
+ * and report CONNECTED or HANDSHAKE_SUCCEEDED later, then vanish without
+ * a word, so events of a closed endpoint are not counted until the host
+ * opens it again. */
+static void close_slot (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
 {
-    zmqobs_peer_slot_t *sl = peer_slot (m, key, 0);
-    if (!sl)
-        return; /* nothing was counted for it */
     int64_t conns = LOAD (&m->connections);
     STORE (&m->connections, conns > (int64_t) sl->live ? conns - (int64_t) sl->live : 0);
     uint64_t pending = LOAD (&m->pending_failed);
@@ -197,6 +265,34 @@ static void apply_local_close (zmqobs_mon_block_t *m, uint64_t key)
     sl->live = 0;
     sl->failed = 0;
     sl->closed = 1;
+}
+
+/* The host closed (zmqobs_disconnect, zmqobs_unbind) or opened again
+ * (zmqobs_connect; a new listener's LISTENING) the endpoint ep; with
+ * port, also every endpoint that accepted peers on that tcp port (a
+ * wildcard bind). Draining thread. */
+static void mark_endpoint (zmqobs_mon_block_t *m, const char *ep, size_t len, uint16_t port,
+                           int closed)
+{
+    zmqobs_peer_slot_t *sl = peer_slot (m, ep, len, closed);
+    if (sl && closed)
+        close_slot (m, sl);
+    else if (sl) {
+        sl->closed = 0;
+        peer_release (m, sl);
+    }
+    for (unsigned i = 0; port && i < ZMQOBS__PEER_SLOTS; i++) {
+        zmqobs_peer_slot_t *p = &m->peers[i];
+        if (p->key == 0 || !p->accepted || p->port != port)
+            continue;
+        if (closed)
+            close_slot (m, p);
+        else if (p->closed) {
+            p->closed = 0;
+            peer_release (m, p);
+            i--; /* a later slot may have moved into this one */
+        }
+    }
 }
 
 void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
@@ -211,12 +307,13 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     case ZMQ_EVENT_ACCEPTED: {
         if (ev->event == ZMQ_EVENT_CONNECTED)
             STORE (&m->connecting, 1);
-        /* a new engine: the endpoint is open again if the host closed it */
-        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
-        if (sl)
-            sl->closed = 0;
+        zmqobs_peer_slot_t *sl =
+            peer_slot (m, ev->endpoint, ev->endpoint_len,
+                       ev->event == ZMQ_EVENT_ACCEPTED || s->type == ZMQ_STREAM);
+        if (sl && ev->event == ZMQ_EVENT_ACCEPTED)
+            sl->accepted = 1;
         /* raw STREAM peers have no ZMTP handshake, so no SUCCEEDED event */
-        if (s->type == ZMQ_STREAM)
+        if (s->type == ZMQ_STREAM && !(sl && sl->closed))
             peer_up (m, sl);
         break;
     }
@@ -232,6 +329,9 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         BUMP (&m->listening, 1);
         if (m->listen_fd_count < sizeof m->listen_fds / sizeof m->listen_fds[0])
             m->listen_fds[m->listen_fd_count++] = (int32_t) ev->value;
+        /* a new listener: peers accepted on its port count again */
+        mark_endpoint (m, ev->endpoint, ev->endpoint_len, tcp_port (ev->endpoint, ev->endpoint_len),
+                       0);
         break;
     case ZMQ_EVENT_BIND_FAILED:
         STORE (&m->bound, 1);
@@ -252,14 +352,14 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         note_error (s, ev);
         break;
     case ZMQ_EVENT_DISCONNECTED:
-        peer_down (m, peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 0));
+        peer_down (m, peer_slot (m, ev->endpoint, ev->endpoint_len, 0));
         break;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
         if (s->type == ZMQ_STREAM)
             break;
-        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
+        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
         if (sl && sl->closed)
-            break; /* an engine the host's close already dropped */
+            break; /* an engine of an endpoint the host closed */
         peer_up (m, sl);
         break;
     }
@@ -273,10 +373,10 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
             break;
         BUMP (&m->handshake_failures[zmqobs__handshake_slot (ev->event, ev->value)], 1);
         note_error (s, ev);
-        zmqobs_peer_slot_t *sl = peer_slot (m, endpoint_key (ev->endpoint, ev->endpoint_len), 1);
+        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
         if (sl && sl->closed)
-            break; /* dropped with its endpoint: no DISCONNECTED is due */
-        count_up (&m->pending_failed);
+            break; /* an engine of an endpoint the host closed */
+        BUMP (&m->pending_failed, 1);
         if (sl)
             sl->failed++;
         else
@@ -333,6 +433,10 @@ static const char *value_text (const zmqobs_event_t *ev)
     return zmqobs__value_text (ev->event, ev->value);
 }
 
+/* Set while an event callback runs on this thread: zmqobs_disconnect and
+ * friends would wait there for the very thread that runs it. */
+static __thread int in_callback;
+
 static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -350,7 +454,9 @@ static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
             .event = ev,
             .timestamp_ns = zmqobs__wall_ns (),
         };
+        in_callback = 1;
         fn (&info, arg);
+        in_callback = 0;
     }
     pthread_mutex_unlock (&mon->cb_lock);
 }
@@ -759,15 +865,13 @@ static long refresh_locked (zmqobs_t *obs)
     struct zmqobs_monitor *mon = obs->monitor;
     uint64_t now = 0;
     long timeout = -1;
-    mon->sync_want = mon->sync_req;
-    mon->sync_target = mon->sync_sock;
     for (size_t i = 0; i < mon->count; i++) {
         entry_t *e = &mon->entries[i];
         zmqobs_socket_t *s = e->s;
-        if (s->close_state == CLOSE_ASKED && !mon->closing && !mon->terminated
+        if (s->req_state == REQ_ASKED && !mon->serving && !mon->terminated
             && s->monitor_state == MS_ACTIVE) {
-            s->close_state = CLOSE_TAKEN;
-            mon->closing = s;
+            s->req_state = REQ_TAKEN;
+            mon->serving = s;
         }
         if (s->monitor_state == MS_ORPHAN)
             adopt_locked (mon, s);
@@ -895,16 +999,23 @@ static int drain_orphan_slot (zmqobs_t *obs, void *reader, int own)
     return 0;
 }
 
-/* Applies the local close the last refresh took: first what the socket's
- * monitor has queued (events up to the zmq_disconnect or zmq_unbind; a
- * storm is cut off after 64 batches), then the close itself. The socket
- * is alive: its zmqobs_disconnect or zmqobs_unbind waits for this. Returns
+/* What a request does once the events queued before it are counted.
+ * Draining thread (or nobody drains s). */
+static void apply_request (zmqobs_socket_t *s)
+{
+    if (s->req_op == OP_CLOSE || s->req_op == OP_OPEN)
+        mark_endpoint (&s->mon, s->req_ep, strlen (s->req_ep), s->req_port, s->req_op == OP_CLOSE);
+}
+
+/* Serves the request the last refresh took: first what the socket's
+ * monitor has queued (a storm is cut off after 64 batches), then the
+ * request itself. The socket is alive: its owner waits for this. Returns
  * 0, or -1 with errno ETERM once every reader is closed. */
-static int run_local_close (zmqobs_t *obs, int own)
+static int serve_request (zmqobs_t *obs, int own)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    zmqobs_socket_t *t = mon->closing;
-    mon->closing = NULL;
+    zmqobs_socket_t *t = mon->serving;
+    mon->serving = NULL;
     int rc = 0, err = 0;
     for (int k = 0; k < 64 && LOAD (&t->monitor_state) == MS_ACTIVE; k++) {
         int n = drain (obs, t);
@@ -918,8 +1029,8 @@ static int run_local_close (zmqobs_t *obs, int own)
     }
     if (own)
         pthread_mutex_lock (&mon->lock);
-    apply_local_close (&t->mon, t->close_key);
-    t->close_state = CLOSE_NONE;
+    apply_request (t);
+    t->req_state = REQ_NONE;
     pthread_cond_broadcast (&mon->cond);
     if (own)
         pthread_mutex_unlock (&mon->lock);
@@ -947,29 +1058,22 @@ static int turn (zmqobs_t *obs, long timeout_ms)
         errno = ENOMEM;
         return -1;
     }
+    if (mon->serving) {
+        /* then poll as usual, so that a run of requests cannot starve the
+         * other readers; a reader may have closed meanwhile, so the set is
+         * refreshed first (and may take the next request: no waiting) */
+        if (serve_request (obs, own) < 0)
+            return -1;
+        if (own)
+            pthread_mutex_lock (&mon->lock);
+        stop_timeout = refresh_locked (obs);
+        if (own)
+            pthread_mutex_unlock (&mon->lock);
+        if (mon->serving)
+            timeout_ms = 0;
+    }
     size_t nr = mon->nslots;
     int events = 0;
-    if (mon->closing)
-        return run_local_close (obs, own);
-    if (own && mon->sync_want != mon->sync_done) {
-        /* A detach first takes what is already queued on its socket's
-         * reader (one batch at most, so that a busy reader cannot hold the
-         * detach): a MONITOR_STOPPED sent by libzmq's reaper for a socket
-         * the host closed too early is there, and then the handle must not
-         * be touched. The socket stays alive: its detach is waiting. */
-        for (size_t i = 0; i < nr; i++)
-            if (mon->slots[i] == mon->sync_target) {
-                if (drain_slot (obs, mon->slots[i], own, &events) < 0)
-                    return -1;
-                break;
-            }
-        pthread_mutex_lock (&mon->lock);
-        mon->sync_done = mon->sync_want;
-        pthread_cond_broadcast (&mon->cond);
-        pthread_mutex_unlock (&mon->lock);
-        /* a reader may have closed: the poll set is stale, refresh first */
-        return events;
-    }
     int nh = http_items (obs);
     long timeout =
         min_timeout (timeout_ms, min_timeout (stop_timeout, zmqobs__http_timeout_ms (obs)));
@@ -1250,6 +1354,7 @@ static void leave (zmqobs_t *obs)
 }
 
 static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle);
+static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out);
 
 int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s)
 {
@@ -1268,11 +1373,16 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         errno = EEXIST;
         return -1;
     }
-    /* reserve the entry first: nothing can fail once the monitor runs */
+    /* reserve the entry first: nothing can fail once the monitor runs.
+     * Attaches on other threads reserve too, so room is counted for all
+     * of them (mon->reserved) until each appends or gives up. */
     pthread_mutex_lock (&mon->lock);
     int terminated = mon->terminated;
-    if (!terminated && mon->count == mon->cap) {
+    size_t want = mon->count + mon->reserved + 1;
+    if (!terminated && mon->cap < want) {
         size_t cap = mon->cap ? mon->cap * 2 : 8;
+        while (cap < want)
+            cap *= 2;
         entry_t *grown = zmqobs__calloc (cap, sizeof *grown);
         if (!grown) {
             pthread_mutex_unlock (&mon->lock);
@@ -1284,8 +1394,8 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         mon->entries = grown;
         mon->cap = cap;
     }
-    if (!terminated && mon->orphans_cap < mon->count + 1 + mon->norphans) {
-        size_t cap = 2 * (mon->count + 1 + mon->norphans);
+    if (!terminated && mon->orphans_cap < want + mon->norphans) {
+        size_t cap = 2 * (want + mon->norphans);
         void **grown = zmqobs__calloc (cap, sizeof *grown);
         if (!grown) {
             pthread_mutex_unlock (&mon->lock);
@@ -1297,11 +1407,42 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         mon->orphans = grown;
         mon->orphans_cap = cap;
     }
+    if (!terminated)
+        mon->reserved++;
     pthread_mutex_unlock (&mon->lock);
     if (terminated) {
         errno = ETERM;
         return -1;
     }
+    void *reader = NULL;
+    int rc = start_monitor (obs, s, handle, &reader);
+    int err = errno;
+    pthread_mutex_lock (&mon->lock);
+    mon->reserved--;
+    if (rc == 0 && mon->terminated) {
+        /* the context went away meanwhile and every reader was closed:
+         * so is this one (libzmq's sends fail with ETERM now) */
+        zmq_close (reader);
+        rc = -1;
+        err = ETERM;
+    }
+    if (rc == 0) {
+        s->reader = reader;
+        STORE (&s->monitor_state, MS_ACTIVE);
+        mon->entries[mon->count++] = (entry_t) {s, 0};
+        mon->gen++;
+    }
+    pthread_mutex_unlock (&mon->lock);
+    if (rc == 0)
+        wake (mon);
+    errno = err;
+    return rc;
+}
+
+/* Starts the monitor and connects its reader; -1 with errno on failure,
+ * the host socket as it was. */
+static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out)
+{
 
     pthread_mutex_lock (&obs->lock);
     uint64_t seq = ++obs->attach_seq;
@@ -1340,13 +1481,7 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         errno = err == EFAULT ? ENOTSOCK : err;
         return -1;
     }
-    pthread_mutex_lock (&mon->lock);
-    s->reader = reader;
-    STORE (&s->monitor_state, MS_ACTIVE);
-    mon->entries[mon->count++] = (entry_t) {s, 0};
-    mon->gen++;
-    pthread_mutex_unlock (&mon->lock);
-    wake (mon);
+    *reader_out = reader;
     return 0;
 }
 
@@ -1446,6 +1581,9 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     leave (obs);
 }
 
+static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const char *ep,
+                            uint16_t port);
+
 void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -1454,15 +1592,10 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         return;
     }
     pthread_mutex_lock (&mon->lock);
-    /* first let the loop drain what is queued on this reader: one batch
-     * in the loop's next turn, unless the context is gone */
-    if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
-        uint64_t want = ++mon->sync_req;
-        mon->sync_sock = s;
-        wake (mon);
-        while (mon->sync_done < want && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE)
-            pthread_cond_wait (&mon->cond, &mon->lock);
-    }
+    /* first let the loop take what is queued on this reader: a
+     * MONITOR_STOPPED sent by libzmq's reaper for a socket the host closed
+     * too early may be there, and then the handle must not be touched */
+    request_locked (obs, s, OP_DRAIN, NULL, 0);
     /* stop while the loop keeps draining: libzmq writes MONITOR_STOPPED
      * and closes its side */
     int state = LOAD (&s->monitor_state);
@@ -1487,30 +1620,29 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
  * Local disconnect and unbind
  * ---------------------------------------------------------------------- */
 
-/* Takes the closed endpoint's peers off the gauge in order with the
- * events already queued: by the loop (threaded) or here (host-driven, on
- * the polling thread). */
-static void local_close (zmqobs_t *obs, zmqobs_socket_t *s, uint64_t key)
+/* Makes the loop serve a request on s (threaded mode), or serves it here
+ * when nobody drains s (its monitor is done, the context terminated).
+ * mon->lock held; released while waiting. */
+static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const char *ep,
+                            uint16_t port)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    enter (obs);
-    pthread_mutex_lock (&mon->lock);
-    s->close_key = key;
+    s->req_op = op;
+    s->req_ep = ep;
+    s->req_port = port;
     if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
-        s->close_state = CLOSE_ASKED;
+        s->req_state = REQ_ASKED;
         wake (mon);
-        while (s->close_state == CLOSE_ASKED && !mon->terminated
+        while (s->req_state == REQ_ASKED && !mon->terminated
                && LOAD (&s->monitor_state) == MS_ACTIVE)
             pthread_cond_wait (&mon->cond, &mon->lock);
-        while (s->close_state == CLOSE_TAKEN)
+        while (s->req_state == REQ_TAKEN)
             pthread_cond_wait (&mon->cond, &mon->lock);
-        if (s->close_state == CLOSE_ASKED) {
-            /* not taken, and now nobody drains s: apply it here */
-            s->close_state = CLOSE_NONE;
-            apply_local_close (&s->mon, key);
-        }
+        if (s->req_state == REQ_NONE)
+            return;              /* served by the loop */
+        s->req_state = REQ_NONE; /* not taken, and now nobody drains s */
     } else if (!mon->has_thread) {
-        /* host-driven: this thread drains, under the lock */
+        /* host-driven: this is the polling thread, it drains */
         for (int k = 0; k < 64 * BATCH && !mon->terminated && s->reader
                         && LOAD (&s->monitor_state) == MS_ACTIVE;
              k++) {
@@ -1520,14 +1652,14 @@ static void local_close (zmqobs_t *obs, zmqobs_socket_t *s, uint64_t key)
             if (got <= 0)
                 break;
         }
-        apply_local_close (&s->mon, key);
-    } else
-        apply_local_close (&s->mon, key); /* monitor done: nobody drains s */
-    pthread_mutex_unlock (&mon->lock);
-    leave (obs);
+    }
+    apply_request (s);
 }
 
-static int close_endpoint (zmqobs_socket_t *s, const char *endpoint, int unbind)
+/* zmqobs_disconnect, zmqobs_unbind, zmqobs_connect. A close goes to libzmq
+ * first and then takes the endpoint's peers off; an open is marked first,
+ * so that the new session's first events already count. */
+static int endpoint_call (zmqobs_socket_t *s, const char *endpoint, int op, int unbind)
 {
     if (!s) {
         errno = ENOTSOCK;
@@ -1537,24 +1669,44 @@ static int close_endpoint (zmqobs_socket_t *s, const char *endpoint, int unbind)
         errno = EINVAL;
         return -1;
     }
-    int rc =
-        unbind ? zmq_unbind (s->hot.handle, endpoint) : zmq_disconnect (s->hot.handle, endpoint);
+    if (in_callback) {
+        errno = EDEADLK;
+        return -1;
+    }
+    zmqobs_t *obs = s->obs;
+    struct zmqobs_monitor *mon = obs->monitor;
+    int rc = 0;
+    if (op == OP_CLOSE)
+        rc = unbind ? zmq_unbind (s->hot.handle, endpoint)
+                    : zmq_disconnect (s->hot.handle, endpoint);
     if (rc != 0)
         return -1;
     int err = errno;
-    local_close (s->obs, s, endpoint_key (endpoint, strlen (endpoint)));
+    uint16_t port = unbind ? wildcard_port (endpoint, strlen (endpoint)) : 0;
+    enter (obs);
+    pthread_mutex_lock (&mon->lock);
+    request_locked (obs, s, op, endpoint, port);
+    pthread_mutex_unlock (&mon->lock);
+    leave (obs);
+    if (op == OP_OPEN)
+        return zmq_connect (s->hot.handle, endpoint);
     errno = err;
     return 0;
 }
 
 int zmqobs_disconnect (zmqobs_socket_t *s, const char *endpoint)
 {
-    return close_endpoint (s, endpoint, 0);
+    return endpoint_call (s, endpoint, OP_CLOSE, 0);
 }
 
 int zmqobs_unbind (zmqobs_socket_t *s, const char *endpoint)
 {
-    return close_endpoint (s, endpoint, 1);
+    return endpoint_call (s, endpoint, OP_CLOSE, 1);
+}
+
+int zmqobs_connect (zmqobs_socket_t *s, const char *endpoint)
+{
+    return endpoint_call (s, endpoint, OP_OPEN, 0);
 }
 
 /* ------------------------------------------------------------------------

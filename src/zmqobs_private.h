@@ -64,10 +64,12 @@ const char *zmqobs__value_text (uint32_t event, uint32_t value);
 /* Peers of one endpoint (see zmqobs_mon_block_t.peers). */
 #define ZMQOBS__PEER_SLOTS 64
 typedef struct {
-    uint64_t key;    /* endpoint hash, 0 for a free slot */
-    uint32_t live;   /* peers counted in connections */
-    uint32_t failed; /* failed handshakes whose DISCONNECTED is due */
-    uint32_t closed; /* closed by the host: late handshake events are stale */
+    uint64_t key;     /* endpoint hash, 0 for a free slot */
+    uint32_t live;    /* peers counted in connections */
+    uint32_t failed;  /* failed handshakes whose DISCONNECTED is due */
+    uint16_t port;    /* tcp port of the endpoint, else 0 */
+    uint8_t closed;   /* closed by the host: its events are not counted */
+    uint8_t accepted; /* a listener's endpoint (peers came in on it) */
 } zmqobs_peer_slot_t;
 
 typedef struct zmqobs_mon_block {
@@ -119,9 +121,13 @@ struct zmqobs_socket {
     /* monitor module state (owned by monitor.c) */
     void *reader; /* PAIR connected to the monitor endpoint */
     char monitor_endpoint[64];
-    int monitor_state;  /* monitor.c's own enumeration */
-    uint64_t close_key; /* endpoint hash of a local close to apply */
-    int close_state;    /* monitor.c's; both under the monitor's lock */
+    int monitor_state; /* monitor.c's own enumeration */
+    /* a request of the owner thread for the draining thread, applied in
+     * order with the monitor's queued events; under the monitor's lock */
+    int req_state;      /* monitor.c's enumeration */
+    int req_op;         /* monitor.c's enumeration */
+    const char *req_ep; /* endpoint of a close or open */
+    uint16_t req_port;  /* wildcard unbind: the tcp port, else 0 */
 
     /* registry link, guarded by obs->lock */
     zmqobs_socket_t *next;

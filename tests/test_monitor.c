@@ -589,6 +589,269 @@ START_TEST (test_apply_many_endpoints)
 }
 END_TEST
 
+/* A closed endpoint's session lingers to deliver a queued message: it
+ * connects and completes its handshake after zmqobs_disconnect, then
+ * libzmq drops it silently. None of that may count. zmqobs_connect opens
+ * the endpoint again. */
+static void in_flight_on (int hd)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, hd);
+    char ep[64];
+    closed_endpoint (ctx, ep, sizeof ep);
+    void *cli = zmq_socket (ctx, ZMQ_DEALER);
+    ck_assert_ptr_nonnull (cli);
+    int forever = -1, ivl = 10;
+    ck_assert_int_eq (zmq_setsockopt (cli, ZMQ_LINGER, &forever, sizeof forever), 0);
+    ck_assert_int_eq (zmq_setsockopt (cli, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
+    zmqobs_socket_t *cs = zmqobs_attach (obs, cli, "client");
+    ck_assert_ptr_nonnull (cs);
+    ck_assert_int_eq (zmq_connect (cli, ep), 0);
+    ck_assert_int_eq (zmq_send (cli, "queued", 6, 0), 6);
+    ck_assert_int_eq (zmqobs_disconnect (cs, ep), 0);
+    ck_assert_int_eq (stats_of (cs).connections, 0);
+
+    /* the server appears: the lingering session connects and delivers */
+    void *srv = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "server");
+    ck_assert_ptr_nonnull (ss);
+    ck_assert_int_eq (zmq_bind (srv, ep), 0);
+    char id[64], buf[16];
+    zmq_pollitem_t item = {.socket = srv, .events = ZMQ_POLLIN};
+    PUMP_UNTIL (obs, hd, zmq_poll (&item, 1, 0) == 1, 10000);
+    ck_assert_int_gt (zmq_recv (srv, id, sizeof id, 0), 0);
+    ck_assert_int_eq (zmq_recv (srv, buf, sizeof buf, 0), 6);
+    ck_assert_int_eq (memcmp (buf, "queued", 6), 0);
+    /* the message is out: the session goes once the client socket
+     * processes its commands, and the server sees it leave */
+    PUMP_UNTIL (obs, hd, (process_commands (cli), events_of (ss, ZMQ_EVENT_DISCONNECTED) == 1),
+                10000);
+    ck_assert_uint_eq (events_of (cs, ZMQ_EVENT_HANDSHAKE_SUCCEEDED), 1);
+    ck_assert_int_eq (stats_of (cs).connections, 0);
+    ck_assert_int_eq (stats_of (ss).connections, 0);
+
+    /* opened again: counted again */
+    ck_assert_int_eq (zmqobs_connect (cs, ep), 0);
+    PUMP_UNTIL (obs, hd, stats_of (cs).connections == 1 && stats_of (ss).connections == 1, 10000);
+    ck_assert_int_eq (zmqobs_connect (NULL, ep), -1);
+    ck_assert_int_eq (zmqobs_connect (cs, "bogus://x"), -1);
+    ck_assert_int_eq (errno, EPROTONOSUPPORT);
+
+    zmqobs_detach (&cs);
+    ck_assert_int_eq (zmq_setsockopt (cli, ZMQ_LINGER, &(int) {0}, sizeof (int)), 0);
+    ck_assert_int_eq (zmq_close (cli), 0);
+    PUMP_UNTIL (obs, hd, stats_of (ss).connections == 0, 10000);
+    zmqobs_detach (&ss);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_disconnect_in_flight)
+{
+    in_flight_on (0);
+}
+END_TEST
+
+START_TEST (test_disconnect_in_flight_host_driven)
+{
+    in_flight_on (1);
+}
+END_TEST
+
+/* Peers of a wildcard bind report the address they came in on; unbinding
+ * the wildcard (spelled as ZMQ_LAST_ENDPOINT gives it) takes them all off,
+ * and a bind on that port counts them again. */
+START_TEST (test_unbind_wildcard)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *srv = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "server");
+    ck_assert_ptr_nonnull (ss);
+    ck_assert_int_eq (zmq_bind (srv, "tcp://*:*"), 0);
+    char any[256], local[300];
+    last_endpoint (srv, any, sizeof any);
+    ck_assert_int_eq (strncmp (any, "tcp://0.0.0.0:", 14), 0);
+    snprintf (local, sizeof local, "tcp://127.0.0.1:%s", any + 14);
+    void *cli[2];
+    int ivl = 10;
+    for (int i = 0; i < 2; i++) {
+        cli[i] = socket_with (ctx, ZMQ_DEALER);
+        ck_assert_int_eq (zmq_setsockopt (cli[i], ZMQ_RECONNECT_IVL, &ivl, sizeof ivl), 0);
+        ck_assert_int_eq (zmq_connect (cli[i], local), 0);
+    }
+    WAIT_FOR (stats_of (ss).connections == 2, 10000);
+    ck_assert_int_eq (zmqobs_unbind (ss, any), 0);
+    ck_assert_int_eq (stats_of (ss).connections, 0);
+    WAIT_FOR (stats_of (ss).listening == 0, 10000);
+    /* the clients retry; a new bind on the port brings them back */
+    ck_assert_int_eq (zmq_bind (srv, any), 0);
+    WAIT_FOR ((process_commands (srv), stats_of (ss).connections == 2), 10000);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq (zmq_close (cli[i]), 0);
+    WAIT_FOR ((process_commands (srv), stats_of (ss).connections == 0), 10000);
+    zmqobs_detach (&ss);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* From inside an event callback the endpoint calls would wait for the
+ * thread running the callback: they refuse with EDEADLK. */
+typedef struct {
+    zmqobs_socket_t *s;
+    int calls, rc, err;
+} reentry_t;
+
+static void reentry_fn (const zmqobs_event_info_t *info, void *arg)
+{
+    reentry_t *r = arg;
+    if (info->event->event != ZMQ_EVENT_LISTENING || r->calls)
+        return;
+    errno = 0;
+    r->rc = zmqobs_disconnect (r->s, "tcp://127.0.0.1:1");
+    r->err = errno;
+    __atomic_store_n (&r->calls, 1, __ATOMIC_RELEASE);
+}
+
+static void reentry_on (int hd)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, hd);
+    void *srv = socket_with (ctx, ZMQ_ROUTER);
+    reentry_t r = {0};
+    r.s = zmqobs_attach (obs, srv, "server");
+    ck_assert_ptr_nonnull (r.s);
+    ck_assert_int_eq (zmqobs_on_event (obs, reentry_fn, &r), 0);
+    ck_assert_int_eq (zmq_bind (srv, "tcp://127.0.0.1:*"), 0);
+    PUMP_UNTIL (obs, hd, __atomic_load_n (&r.calls, __ATOMIC_ACQUIRE) == 1, 10000);
+    ck_assert_int_eq (r.rc, -1);
+    ck_assert_int_eq (r.err, EDEADLK);
+    ck_assert_int_eq (zmqobs_on_event (obs, NULL, NULL), 0);
+    zmqobs_detach (&r.s);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_callback_reentry)
+{
+    reentry_on (0);
+}
+END_TEST
+
+START_TEST (test_callback_reentry_host_driven)
+{
+    reentry_on (1);
+}
+END_TEST
+
+/* Attaches from many threads at once: each needs room in the entry list
+ * it reserved, not room another thread took meanwhile. */
+typedef struct {
+    zmqobs_t *obs;
+    void *ctx;
+    int index, ok;
+} attacher_t;
+
+static void *attacher (void *arg)
+{
+    attacher_t *a = arg;
+    void *socks[12];
+    zmqobs_socket_t *s[12];
+    for (int i = 0; i < 12; i++) {
+        char name[32];
+        snprintf (name, sizeof name, "t%d-%d", a->index, i);
+        socks[i] = zmq_socket (a->ctx, ZMQ_PAIR);
+        s[i] = socks[i] ? zmqobs_attach (a->obs, socks[i], name) : NULL;
+        a->ok += s[i] != NULL;
+    }
+    for (int i = 0; i < 12; i++) {
+        zmqobs_detach (&s[i]);
+        if (socks[i])
+            zmq_close (socks[i]);
+    }
+    return NULL;
+}
+
+START_TEST (test_concurrent_attach)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    for (int round = 0; round < 5; round++) {
+        pthread_t th[16];
+        attacher_t a[16];
+        for (int i = 0; i < 16; i++) {
+            a[i] = (attacher_t) {obs, ctx, i, 0};
+            ck_assert_int_eq (pthread_create (&th[i], NULL, attacher, &a[i]), 0);
+        }
+        for (int i = 0; i < 16; i++) {
+            pthread_join (th[i], NULL);
+            ck_assert_int_eq (a[i].ok, 12);
+        }
+        ck_assert_uint_eq (zmqobs_socket_count (obs), 0);
+    }
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* The endpoint table frees what it no longer counts: endpoints come and
+ * go for ever, each tracked; random interleavings end exactly at 0. */
+START_TEST (test_apply_endpoint_churn)
+{
+    fake_t f = fake_new (ZMQ_DEALER);
+    zmqobs_socket_t *s = f.s;
+    char ep[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf (ep, sizeof ep, "tcp://10.0.%d.%d:5555", i / 250, i % 250);
+        feed (s, ZMQ_EVENT_CONNECTED, 10, ep);
+        feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
+        feed (s, ZMQ_EVENT_DISCONNECTED, 10, ep);
+    }
+    ck_assert_int_eq (s->mon.connections, 0);
+    ck_assert_uint_eq (s->mon.untracked_live, 0);
+    for (unsigned i = 0; i < ZMQOBS__PEER_SLOTS; i++)
+        ck_assert_uint_eq (s->mon.peers[i].key, 0);
+    /* random: up to 60 endpoints at once, several peers each */
+    uint32_t live[200] = {0};
+    uint64_t x = 42;
+    int64_t total = 0;
+    for (int step = 0; step < 20000; step++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int i = (int) ((x >> 33) % 60) + (int) ((x >> 50) % 3) * 60;
+        snprintf (ep, sizeof ep, "tcp://192.168.0.%d:6000", i);
+        int distinct = 0;
+        for (int k = 0; k < 200; k++)
+            distinct += live[k] > 0;
+        if ((x >> 20) & 1 && (live[i] || distinct < 60)) {
+            feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
+            live[i]++;
+            total++;
+        } else if (live[i]) {
+            feed (s, ZMQ_EVENT_DISCONNECTED, 10, ep);
+            live[i]--;
+            total--;
+        }
+        ck_assert_int_eq (s->mon.connections, total);
+        ck_assert_uint_eq (s->mon.untracked_live, 0);
+    }
+    for (int i = 0; i < 200; i++)
+        for (; live[i]; live[i]--) {
+            snprintf (ep, sizeof ep, "tcp://192.168.0.%d:6000", i);
+            feed (s, ZMQ_EVENT_DISCONNECTED, 10, ep);
+        }
+    ck_assert_int_eq (s->mon.connections, 0);
+    fake_free (&f);
+}
+END_TEST
+
 START_TEST (test_curve_refused)
 {
     testutil_watchdog (30);
@@ -1551,12 +1814,19 @@ int main (void)
     tcase_add_test (tc, test_apply_gauge);
     tcase_add_test (tc, test_apply_per_endpoint);
     tcase_add_test (tc, test_apply_many_endpoints);
+    tcase_add_test (tc, test_apply_endpoint_churn);
     tcase_add_test (tc, test_apply_listeners_and_errors);
     tcase_add_test (tc, test_apply_stream);
     tc = testutil_tcase (suite, "sequences", 30);
     tcase_add_test (tc, test_sequence_tcp);
     tcase_add_test (tc, test_local_close);
     tcase_add_test (tc, test_local_close_host_driven);
+    tcase_add_test (tc, test_disconnect_in_flight);
+    tcase_add_test (tc, test_disconnect_in_flight_host_driven);
+    tcase_add_test (tc, test_unbind_wildcard);
+    tcase_add_test (tc, test_callback_reentry);
+    tcase_add_test (tc, test_callback_reentry_host_driven);
+    tcase_add_test (tc, test_concurrent_attach);
     tcase_add_test (tc, test_sequence_ipc);
     tcase_add_test (tc, test_curve_refused);
     tcase_add_test (tc, test_connect_refused);
