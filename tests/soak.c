@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 /* Tolerances between the warm-up samples and the end samples. */
-#define FD_TOLERANCE 8                 /* descriptors */
+#define FD_TOLERANCE 2                 /* descriptors */
 #define RSS_TOLERANCE_BYTES (4u << 20) /* and at most ... */
 #define RSS_TOLERANCE_PCT 10           /* ... percent, whichever larger */
 
@@ -81,6 +81,31 @@ static void sleep_us (long us)
 {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     nanosleep (&ts, NULL);
+}
+
+/* Pausing the client threads between their sessions (no socket of theirs
+ * open), so that open descriptors are counted in a quiet moment rather
+ * than in the middle of churn. */
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cond = PTHREAD_COND_INITIALIZER;
+static int pause_req, parked;
+
+static int pause_requested (void)
+{
+    return __atomic_load_n (&pause_req, __ATOMIC_RELAXED);
+}
+
+static void pause_point (void)
+{
+    if (!pause_requested ())
+        return;
+    pthread_mutex_lock (&pause_lock);
+    parked++;
+    pthread_cond_broadcast (&pause_cond);
+    while (pause_req && !stopping ())
+        pthread_cond_wait (&pause_cond, &pause_lock);
+    parked--;
+    pthread_mutex_unlock (&pause_lock);
 }
 
 static uint64_t now_ms (void)
@@ -226,6 +251,7 @@ static void *req_thread (void *arg)
     char name[32], buf[256], reply[256];
     snprintf (name, sizeof name, "req-%d", q->index);
     while (!stopping ()) {
+        pause_point ();
         void *zs = new_socket (ZMQ_REQ);
         zmqobs_socket_t *s = zmqobs_attach (obs, zs, name);
         if (!s) {
@@ -339,6 +365,7 @@ static void *push_thread (void *arg)
     snprintf (name, sizeof name, "push-%d", p->index);
     memset (buf, 'p', sizeof buf);
     while (!stopping ()) {
+        pause_point ();
         void *zs = new_socket (ZMQ_PUSH);
         int hwm = 1000;
         zmq_setsockopt (zs, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -418,6 +445,7 @@ static void *curve_thread (void *arg)
     zmq_curve_keypair (wrong_public, wrong_secret);
     zmq_curve_keypair (client_public, client_secret);
     while (!stopping ()) {
+        pause_point ();
         void *zs = new_socket (ZMQ_DEALER);
         int never = -1, zero = 0;
         zmq_setsockopt (zs, ZMQ_RECONNECT_IVL, &never, sizeof never);
@@ -450,6 +478,7 @@ static void *garbage_thread (void *arg)
     sa.sin_port = htons ((uint16_t) tcp_port_of (garbage.ep));
     sa.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     while (!stopping ()) {
+        pause_point ();
         int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) != 0) {
             fail ("garbage connect: %s", strerror (errno));
@@ -492,6 +521,7 @@ static void *churn_thread (void *arg)
     static char buf[1 << 16];
     uint32_t seed = 12345;
     while (!stopping ()) {
+        pause_point ();
         int type = types[rnd (&seed) % (sizeof types / sizeof types[0])];
         void *zs = new_socket (type);
         char name[64];
@@ -589,6 +619,11 @@ static void *scrape_thread (void *arg)
     uint32_t seed = 777;
     int fd = -1;
     while (!stopping ()) {
+        if (pause_requested () && fd >= 0) {
+            close (fd); /* no connection of ours open while paused */
+            fd = -1;
+        }
+        pause_point ();
         int which = (int) (rnd (&seed) % 4);
         int keep = rnd (&seed) % 4 != 0;
         if (fd < 0 && (fd = http_connect ()) < 0) {
@@ -629,6 +664,40 @@ static void *scrape_thread (void *arg)
 /* ------------------------------------------------------------------------
  * Resources
  * ---------------------------------------------------------------------- */
+
+static long open_fds (void);
+
+/* Parks the client threads between sessions, waits until libzmq has closed
+ * what they left behind (the count holds still for half a second), and
+ * returns the count before letting them go on. */
+static long quiet_fds (int clients)
+{
+    __atomic_store_n (&pause_req, 1, __ATOMIC_RELAXED);
+    uint64_t deadline = now_ms () + 10000;
+    pthread_mutex_lock (&pause_lock);
+    while (parked < clients && now_ms () < deadline) {
+        pthread_mutex_unlock (&pause_lock);
+        sleep_us (5000);
+        pthread_mutex_lock (&pause_lock);
+    }
+    int got = parked;
+    pthread_mutex_unlock (&pause_lock);
+    if (got < clients)
+        fail ("only %d of %d client threads paused within 10 s", got, clients);
+    long last = open_fds ();
+    int still = 0;
+    for (uint64_t until = now_ms () + 10000; still < 25 && now_ms () < until;) {
+        sleep_us (20000);
+        long f = open_fds ();
+        still = f == last ? still + 1 : 0;
+        last = f;
+    }
+    pthread_mutex_lock (&pause_lock);
+    __atomic_store_n (&pause_req, 0, __ATOMIC_RELAXED);
+    pthread_cond_broadcast (&pause_cond);
+    pthread_mutex_unlock (&pause_lock);
+    return last;
+}
 
 static long open_fds (void)
 {
@@ -769,24 +838,13 @@ int main (int argc, char **argv)
     printf ("soak: %ld s on %d threads, HTTP on 127.0.0.1:%d, CURVE %s, warm-up %ld s\n", seconds,
             nth + 2, http_port, curve.enabled ? "on" : "off (libzmq without it)", warmup);
     printf ("soak:  t(s)  fds  rss(KiB)  req/rep  push  scrapes  churn\n");
-    long warm_fds_min = -1, warm_rss = -1, end_fds_min = -1, end_rss = -1;
+    long warm_fds = -1, warm_rss = -1, end_fds = -1, end_rss = -1;
+    int clients = nth - REP_SERVERS - 1; /* the threads that pause */
 
     uint64_t start = now_ms ();
     for (long t = 1; t <= seconds; t++) {
-        /* In the two measuring windows the fd count is also sampled
-         * every 20 ms while waiting: the lowest of many samples is the
-         * steady base, where three samples could all catch churn's
-         * short-lived descriptors. */
-        int in_warm = t > warmup - 3 && t <= warmup, in_end = t > seconds - 3;
-        while (now_ms () < start + (uint64_t) t * 1000) {
+        while (now_ms () < start + (uint64_t) t * 1000)
             sleep_us (20000);
-            if (in_warm || in_end) {
-                long f = open_fds ();
-                long *min = in_warm ? &warm_fds_min : &end_fds_min;
-                if (*min < 0 || f < *min)
-                    *min = f;
-            }
-        }
         long fds = open_fds (), rss = rss_kib ();
         uint64_t rr = 0, pushed = 0;
         for (int i = 0; i < REP_SERVERS * REQ_PER_SERVER; i++)
@@ -799,20 +857,20 @@ int main (int argc, char **argv)
                     (unsigned long long) __atomic_load_n (&scrapes, __ATOMIC_RELAXED),
                     (unsigned long long) __atomic_load_n (&churn_cycles, __ATOMIC_RELAXED));
         fflush (stdout);
-        /* three seconds per window. The lowest fd count of a window is
-         * the steady base (churn adds short-lived ones). RSS: the highest
-         * of the warm-up window against the lowest of the end window, so
-         * that queues filling and draining do not count, and growth that
-         * lasts does. */
+        /* Descriptors: counted with the clients paused, at the end of the
+         * warm-up and at the end. RSS, over three seconds per window: the
+         * highest of the warm-up window against the lowest of the end
+         * window, so that queues filling and draining do not count, and
+         * growth that lasts does. */
+        if (t == warmup)
+            warm_fds = quiet_fds (clients);
+        if (t == seconds)
+            end_fds = quiet_fds (clients);
         if (t > warmup - 3 && t <= warmup) {
-            if (warm_fds_min < 0 || fds < warm_fds_min)
-                warm_fds_min = fds;
             if (rss > warm_rss)
                 warm_rss = rss;
         }
         if (t > seconds - 3) {
-            if (end_fds_min < 0 || fds < end_fds_min)
-                end_fds_min = fds;
             if (end_rss < 0 || rss < end_rss)
                 end_rss = rss;
         }
@@ -929,12 +987,11 @@ int main (int argc, char **argv)
     long rss_tol = (long) (RSS_TOLERANCE_BYTES / 1024);
     if (warm_rss * RSS_TOLERANCE_PCT / 100 > rss_tol)
         rss_tol = warm_rss * RSS_TOLERANCE_PCT / 100;
-    printf ("soak: fds after warm-up %ld, at the end %ld (lowest of ~150 samples each, tolerance "
-            "+%d); RSS after warm-up %ld KiB (highest of 3), at the end %ld KiB (lowest of 3), "
-            "%+ld KiB, tolerance +%ld KiB\n",
-            warm_fds_min, end_fds_min, FD_TOLERANCE, warm_rss, end_rss, end_rss - warm_rss,
-            rss_tol);
-    if (end_fds_min > warm_fds_min + FD_TOLERANCE)
+    printf ("soak: fds after warm-up %ld, at the end %ld (clients paused, count settled; "
+            "tolerance +%d); RSS after warm-up %ld KiB (highest of 3), at the end %ld KiB (lowest "
+            "of 3), %+ld KiB, tolerance +%ld KiB\n",
+            warm_fds, end_fds, FD_TOLERANCE, warm_rss, end_rss, end_rss - warm_rss, rss_tol);
+    if (end_fds > warm_fds + FD_TOLERANCE)
         fail ("open fds grew");
     if (end_rss > warm_rss + rss_tol)
         fail ("RSS grew");

@@ -158,7 +158,7 @@ wait_eq 'up{job="zmqobs-e2e"}' 1
 if "$bin/healthcheck" tcp://127.0.0.1:1 200 2>/dev/null; then fail "healthcheck of nothing passed"; fi
 
 K=150 C=2
-ZMQOBS_SAMPLE_EVERY=1 "$bin/load_client" -c $C -n $K -H 4 "$frontend" >"$tmp/client.out" 2>&1 &
+ZMQOBS_SAMPLE_EVERY=1 "$bin/load_client" -c $C -n $K -H 10 "$frontend" >"$tmp/client.out" 2>&1 &
 client=$!
 pids+=("$client")
 wait_eq 'zmq_connections{socket="frontend"}' $C

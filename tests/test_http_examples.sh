@@ -119,10 +119,11 @@ if wrong.poll(10000):
 mute.poll(10000)  # receives, never answers
 PYEOF
 pids+=("$!")
-for _ in $(seq 1 100); do [ -s "$tmp/rep.out" ] && break; sleep 0.05; done
+for _ in $(seq 1 600); do [ -s "$tmp/rep.out" ] && break; sleep 0.05; done
+[ -s "$tmp/rep.out" ] || fail "the python3 peers did not start within 30 s"
 read -r wp mp <"$tmp/rep.out"
 expect 1 "unexpected reply" "$bin/healthcheck" "tcp://127.0.0.1:$wp" 3000
-expect 1 "no reply in time" "$bin/healthcheck" "tcp://127.0.0.1:$mp" 300
+expect 1 "no reply in time" "$bin/healthcheck" "tcp://127.0.0.1:$mp" 2000
 expect 1 "timed out sending" "$bin/healthcheck" tcp://127.0.0.1:1 300
 expect 1 "usage" "$bin/healthcheck"
 expect 1 "TIMEOUT_MS" "$bin/healthcheck" "$frontend" 0
