@@ -273,7 +273,10 @@ ZMQOBS_EXPORT void zmqobs_detach (zmqobs_socket_t **sock_p);
  * HANDSHAKE_SUCCEEDED later, then vanish without a word: so the endpoint's
  * events are not counted until it is opened again, by zmqobs_connect for
  * a connect (a plain zmq_connect to it is not counted) or by any new bind
- * on that port (its LISTENING event).
+ * on that port (its LISTENING event). Only the most recently closed
+ * endpoints are remembered once 64 endpoints are in use; and the state
+ * lives in the attached handle, so a detach and attach in between forgets
+ * it (sessions still lingering then may be counted and never leave).
  *
  * endpoint is spelled as for libzmq: the string given to zmq_connect; for
  * zmq_unbind the one ZMQ_LAST_ENDPOINT returns. A wildcard bind (tcp://
@@ -626,8 +629,9 @@ typedef struct zmqobs_event_info {
 typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
 
 /* Installs fn (NULL removes it) to be called for every decoded event, on
- * the thread that drains monitors (the background thread, or the thread
- * calling zmqobs_process or zmqobs_detach in host-driven mode), with the
+ * the thread that drains monitors (the background thread, or in
+ * host-driven mode the thread calling zmqobs_process, zmqobs_detach,
+ * zmqobs_disconnect, zmqobs_unbind or zmqobs_connect), with the
  * observer's callback lock held: fn must not call zmqobs_attach,
  * zmqobs_detach, zmqobs_destroy, zmqobs_process, zmqobs_pollitems or
  * zmqobs_on_event (zmqobs_disconnect, zmqobs_unbind and zmqobs_connect

@@ -158,8 +158,10 @@ static unsigned peer_home (uint64_t key)
     return (unsigned) (key ^ (key >> 29)) & PEER_MASK;
 }
 
+static void peer_release (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl);
+
 /* The slot of an endpoint, claimed if insert and absent; NULL when absent
- * (or the table is full). Draining thread. */
+ * (or the table is full of open endpoints). Draining thread. */
 static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, const char *ep, size_t len, int insert)
 {
     uint64_t key = endpoint_key (ep, len);
@@ -175,7 +177,23 @@ static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, const char *ep, siz
             return &m->peers[i];
         }
     }
-    return NULL;
+    if (!insert)
+        return NULL;
+    /* Full. Endpoints the host closed hold their slot only to ignore
+     * their lingering sessions: the one closed longest ago gives way. */
+    zmqobs_peer_slot_t *oldest = NULL;
+    for (unsigned k = 0; k < ZMQOBS__PEER_SLOTS; k++) {
+        zmqobs_peer_slot_t *p = &m->peers[k];
+        /* age in closes, wrap-safe */
+        if (p->closed && !p->live && !p->failed
+            && (!oldest || m->close_seq - p->closed_seq > m->close_seq - oldest->closed_seq))
+            oldest = p;
+    }
+    if (!oldest)
+        return NULL;
+    oldest->closed = 0;
+    peer_release (m, oldest);
+    return peer_slot (m, ep, len, 1);
 }
 
 /* Frees a slot with nothing left to count, shifting later slots of its
@@ -265,6 +283,7 @@ static void close_slot (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
     sl->live = 0;
     sl->failed = 0;
     sl->closed = 1;
+    sl->closed_seq = ++m->close_seq;
 }
 
 /* The host closed (zmqobs_disconnect, zmqobs_unbind) or opened again
@@ -435,7 +454,7 @@ static const char *value_text (const zmqobs_event_t *ev)
 
 /* Set while an event callback runs on this thread: zmqobs_disconnect and
  * friends would wait there for the very thread that runs it. */
-static __thread int in_callback;
+static __thread const zmqobs_t *in_callback;
 
 static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
 {
@@ -454,9 +473,10 @@ static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
             .event = ev,
             .timestamp_ns = zmqobs__wall_ns (),
         };
-        in_callback = 1;
+        const zmqobs_t *outer = in_callback;
+        in_callback = obs;
         fn (&info, arg);
-        in_callback = 0;
+        in_callback = outer;
     }
     pthread_mutex_unlock (&mon->cb_lock);
 }
@@ -1526,7 +1546,10 @@ static int stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
     int type;
     size_t size = sizeof type;
     if (zmq_getsockopt (s->hot.handle, ZMQ_TYPE, &type, &size) != 0)
-        return 1; /* closed: its monitor runs until libzmq frees it */
+        /* ETERM: the context is going away, ETERM on the reader closes it
+         * as it does every reader; otherwise (ENOTSOCK) the host closed the
+         * socket, and its monitor runs until libzmq frees it */
+        return errno == ETERM ? 0 : 1;
     void *probe = zmq_socket (obs->ctx, ZMQ_PAIR);
     if (!probe) {
         if (errno == ETERM)
@@ -1545,9 +1568,13 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     pthread_mutex_lock (&mon->lock);
     /* what is queued first: a MONITOR_STOPPED from libzmq's reaper means
      * the host closed the socket too early, and it must not be touched */
-    while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE
-           && zmqobs__monitor_recv (obs, s, s->reader) > 0)
-        ;
+    while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        int got = zmqobs__monitor_recv (obs, s, s->reader);
+        if (got < 0 && errno == ETERM)
+            terminate_locked (mon);
+        if (got <= 0)
+            break;
+    }
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE && stop_monitor_locked (obs, s))
         adopt_locked (mon, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
@@ -1669,7 +1696,7 @@ static int endpoint_call (zmqobs_socket_t *s, const char *endpoint, int op, int 
         errno = EINVAL;
         return -1;
     }
-    if (in_callback) {
+    if (in_callback == s->obs) {
         errno = EDEADLK;
         return -1;
     }

@@ -64,12 +64,13 @@ const char *zmqobs__value_text (uint32_t event, uint32_t value);
 /* Peers of one endpoint (see zmqobs_mon_block_t.peers). */
 #define ZMQOBS__PEER_SLOTS 64
 typedef struct {
-    uint64_t key;     /* endpoint hash, 0 for a free slot */
-    uint32_t live;    /* peers counted in connections */
-    uint32_t failed;  /* failed handshakes whose DISCONNECTED is due */
-    uint16_t port;    /* tcp port of the endpoint, else 0 */
-    uint8_t closed;   /* closed by the host: its events are not counted */
-    uint8_t accepted; /* a listener's endpoint (peers came in on it) */
+    uint64_t key;        /* endpoint hash, 0 for a free slot */
+    uint32_t live;       /* peers counted in connections */
+    uint32_t failed;     /* failed handshakes whose DISCONNECTED is due */
+    uint16_t port;       /* tcp port of the endpoint, else 0 */
+    uint8_t closed;      /* closed by the host: its events are not counted */
+    uint8_t accepted;    /* a listener's endpoint (peers came in on it) */
+    uint32_t closed_seq; /* when it was closed: the oldest gives way */
 } zmqobs_peer_slot_t;
 
 typedef struct zmqobs_mon_block {
@@ -98,6 +99,7 @@ typedef struct zmqobs_mon_block {
     zmqobs_peer_slot_t peers[ZMQOBS__PEER_SLOTS];
     uint64_t untracked_live;
     uint64_t untracked_failed;
+    uint32_t close_seq; /* closes so far (closed_seq) */
 } zmqobs_mon_block_t;
 
 struct zmqobs_socket {

@@ -861,6 +861,74 @@ START_TEST (test_apply_endpoint_churn)
 }
 END_TEST
 
+/* Closed endpoints keep a slot only while the table has room: a client
+ * that visits many endpoints over its life, closing each, stays exact. */
+START_TEST (test_endpoint_turnover)
+{
+    testutil_watchdog (120);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    enum { N = ZMQOBS__PEER_SLOTS + 36 };
+    void *srv = socket_with (ctx, ZMQ_ROUTER);
+    char (*eps)[64] = calloc (N, sizeof *eps);
+    ck_assert_ptr_nonnull (eps);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq (zmq_bind (srv, "tcp://127.0.0.1:*"), 0);
+        last_endpoint (srv, eps[i], sizeof eps[i]);
+    }
+    void *cli = socket_with (ctx, ZMQ_DEALER);
+    zmqobs_socket_t *cs = zmqobs_attach (obs, cli, "client");
+    ck_assert_ptr_nonnull (cs);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq (zmqobs_connect (cs, eps[i]), 0);
+        WAIT_FOR ((process_commands (srv), stats_of (cs).connections == 1), 10000);
+        ck_assert_int_eq (zmqobs_disconnect (cs, eps[i]), 0);
+        ck_assert_msg (stats_of (cs).connections == 0, "endpoint %d: connections %lld", i,
+                       (long long) stats_of (cs).connections);
+    }
+    ck_assert_uint_eq (cs->mon.untracked_live, 0);
+    zmqobs_detach (&cs);
+    ck_assert_int_eq (zmq_close (cli), 0);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    free (eps);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* Host-driven: zmq_ctx_term on another thread; the host sees ETERM on its
+ * socket, detaches, closes and never drives the observer again. The
+ * detach must notice ETERM and close the reader, or the term never ends. */
+static void *term_ctx (void *ctx)
+{
+    zmq_ctx_term (ctx);
+    return NULL;
+}
+
+START_TEST (test_host_driven_detach_after_term)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 1);
+    void *srv = socket_with (ctx, ZMQ_DEALER);
+    zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "client");
+    ck_assert_ptr_nonnull (ss);
+    ck_assert_int_ge (zmqobs_process (obs, 0), 0);
+    pthread_t th;
+    ck_assert_int_eq (pthread_create (&th, NULL, term_ctx, ctx), 0);
+    /* the host learns of it on its own socket */
+    int rc;
+    while ((rc = zmq_connect (srv, "tcp://127.0.0.1:1")) == 0)
+        sleep_ms (10);
+    ck_assert_int_eq (errno, ETERM);
+    zmqobs_detach (&ss);
+    ck_assert_uint_eq (zmqobs__orphan_count (obs), 0);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    pthread_join (th, NULL); /* the watchdog fails a hang */
+    zmqobs_destroy (&obs);
+}
+END_TEST
+
 START_TEST (test_curve_refused)
 {
     testutil_watchdog (30);
@@ -1836,6 +1904,8 @@ int main (void)
     tcase_add_test (tc, test_callback_reentry);
     tcase_add_test (tc, test_callback_reentry_host_driven);
     tcase_add_test (tc, test_concurrent_attach);
+    tcase_add_test (tc, test_endpoint_turnover);
+    tcase_add_test (tc, test_host_driven_detach_after_term);
     tcase_add_test (tc, test_sequence_ipc);
     tcase_add_test (tc, test_curve_refused);
     tcase_add_test (tc, test_connect_refused);
