@@ -41,6 +41,8 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
         h->bucket[i].le_ns = obs->bounds[i];
     h->bucket[obs->bucket_count].le_ns = UINT64_MAX; /* +Inf, the sentinel */
     h->shared = (uint32_t) obs->latency_shared;
+    for (unsigned i = 0; i < ZMQOBS__ENGINE_SLOTS; i++)
+        s->mon.engines[i].fd = -1;
     if ((type == ZMQ_REQ || type == ZMQ_REP) && obs->sample_every) {
         h->cycle_every = obs->sample_every;
         /* Both kinds time their first cycle, then one in cycle_every. */

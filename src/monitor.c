@@ -331,6 +331,19 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
                        ev->event == ZMQ_EVENT_ACCEPTED || s->type == ZMQ_STREAM);
         if (sl && ev->event == ZMQ_EVENT_ACCEPTED)
             sl->accepted = 1;
+        if (s->type != ZMQ_STREAM) {
+            /* (slot claimed for an engine's endpoint, so the check at
+             * its DISCONNECTED can find it) */
+            if (!sl)
+                sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
+            zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
+            if (sl)
+                *e = (zmqobs_engine_t) {(int32_t) ev->value,
+                                        (uint32_t) endpoint_key (ev->endpoint, ev->endpoint_len),
+                                        sl->outcomes};
+            else
+                e->fd = -1;
+        }
         /* raw STREAM peers have no ZMTP handshake, so no SUCCEEDED event */
         if (s->type == ZMQ_STREAM && !(sl && sl->closed))
             peer_up (m, sl);
@@ -370,13 +383,26 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     case ZMQ_EVENT_CLOSE_FAILED:
         note_error (s, ev);
         break;
-    case ZMQ_EVENT_DISCONNECTED:
-        peer_down (m, peer_slot (m, ev->endpoint, ev->endpoint_len, 0));
+    case ZMQ_EVENT_DISCONNECTED: {
+        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 0);
+        zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
+        if (s->type != ZMQ_STREAM && e->fd == (int32_t) ev->value) {
+            e->fd = -1;
+            if (sl && e->key == (uint32_t) sl->key && e->outcomes == sl->outcomes) {
+                /* no outcome on its endpoint since it opened: it had none */
+                peer_release (m, sl);
+                break;
+            }
+        }
+        peer_down (m, sl);
         break;
+    }
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
         if (s->type == ZMQ_STREAM)
             break;
         zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
+        if (sl)
+            sl->outcomes++;
         if (sl && sl->closed)
             break; /* an engine of an endpoint the host closed */
         peer_up (m, sl);
@@ -393,6 +419,8 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         BUMP (&m->handshake_failures[zmqobs__handshake_slot (ev->event, ev->value)], 1);
         note_error (s, ev);
         zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
+        if (sl)
+            sl->outcomes++;
         if (sl && sl->closed)
             break; /* an engine of an endpoint the host closed */
         BUMP (&m->pending_failed, 1);

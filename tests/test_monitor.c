@@ -929,6 +929,77 @@ START_TEST (test_host_driven_detach_after_term)
 }
 END_TEST
 
+/* libzmq drops an engine that breaks the protocol before any mechanism
+ * with ACCEPTED then DISCONNECTED and no HANDSHAKE_* event: such a probe
+ * (a port scan, an HTTP check pointed at the port) never takes a real
+ * peer off the gauge. */
+START_TEST (test_apply_probe)
+{
+    fake_t f = fake_new (ZMQ_ROUTER);
+    zmqobs_socket_t *s = f.s;
+    const char *ep = "tcp://127.0.0.1:5555";
+    feed (s, ZMQ_EVENT_ACCEPTED, 11, ep);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
+    ck_assert_int_eq (s->mon.connections, 1);
+    for (int i = 0; i < 5; i++) {
+        feed (s, ZMQ_EVENT_ACCEPTED, 12, ep);
+        feed (s, ZMQ_EVENT_DISCONNECTED, 12, ep);
+        ck_assert_int_eq (s->mon.connections, 1);
+    }
+    /* a probe and a real peer at once: the real one's success comes first */
+    feed (s, ZMQ_EVENT_ACCEPTED, 13, ep);
+    feed (s, ZMQ_EVENT_ACCEPTED, 14, ep);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep);
+    ck_assert_int_eq (s->mon.connections, 2);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 11, ep);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 14, ep);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 13, ep);
+    ck_assert_int_eq (s->mon.connections, 0);
+    ck_assert_uint_eq (s->mon.pending_failed, 0);
+    fake_free (&f);
+}
+END_TEST
+
+/* The same with real libzmq: a raw TCP client sends a byte that is no
+ * ZMTP greeting and is dropped without a handshake event. */
+START_TEST (test_probe_keeps_peer)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *srv = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "server");
+    ck_assert_ptr_nonnull (ss);
+    ck_assert_int_eq (zmq_bind (srv, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    last_endpoint (srv, ep, sizeof ep);
+    void *cli = socket_with (ctx, ZMQ_DEALER);
+    ck_assert_int_eq (zmq_connect (cli, ep), 0);
+    WAIT_FOR (stats_of (ss).connections == 1, 10000);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons ((uint16_t) atoi (strrchr (ep, ':') + 1)),
+                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    for (int i = 0; i < 3; i++) {
+        int fd = socket (AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge (fd, 0);
+        ck_assert_int_eq (connect (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        ck_assert_int_eq (write (fd, "\0", 1), 1);
+        WAIT_FOR (events_of (ss, ZMQ_EVENT_DISCONNECTED) == (uint64_t) i + 1, 10000);
+        close (fd);
+        ck_assert_int_eq (stats_of (ss).connections, 1);
+    }
+    ck_assert_uint_eq (events_of (ss, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                           + events_of (ss, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL),
+                       0);
+    ck_assert_int_eq (zmq_close (cli), 0);
+    WAIT_FOR (stats_of (ss).connections == 0, 10000);
+    zmqobs_detach (&ss);
+    ck_assert_int_eq (zmq_close (srv), 0);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
 START_TEST (test_curve_refused)
 {
     testutil_watchdog (30);
@@ -1892,6 +1963,7 @@ int main (void)
     tcase_add_test (tc, test_apply_per_endpoint);
     tcase_add_test (tc, test_apply_many_endpoints);
     tcase_add_test (tc, test_apply_endpoint_churn);
+    tcase_add_test (tc, test_apply_probe);
     tcase_add_test (tc, test_apply_listeners_and_errors);
     tcase_add_test (tc, test_apply_stream);
     tc = testutil_tcase (suite, "sequences", 30);
@@ -1906,6 +1978,7 @@ int main (void)
     tcase_add_test (tc, test_concurrent_attach);
     tcase_add_test (tc, test_endpoint_turnover);
     tcase_add_test (tc, test_host_driven_detach_after_term);
+    tcase_add_test (tc, test_probe_keeps_peer);
     tcase_add_test (tc, test_sequence_ipc);
     tcase_add_test (tc, test_curve_refused);
     tcase_add_test (tc, test_connect_refused);
