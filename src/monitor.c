@@ -340,7 +340,7 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
             if (sl)
                 *e = (zmqobs_engine_t) {(int32_t) ev->value,
                                         (uint32_t) endpoint_key (ev->endpoint, ev->endpoint_len),
-                                        sl->outcomes};
+                                        m->outcomes};
             else
                 e->fd = -1;
         }
@@ -388,8 +388,8 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
         if (s->type != ZMQ_STREAM && e->fd == (int32_t) ev->value) {
             e->fd = -1;
-            if (sl && e->key == (uint32_t) sl->key && e->outcomes == sl->outcomes) {
-                /* no outcome on its endpoint since it opened: it had none */
+            if (sl && e->key == (uint32_t) sl->key && e->outcomes == m->outcomes) {
+                /* no outcome on the socket since it opened: it had none */
                 peer_release (m, sl);
                 break;
             }
@@ -401,8 +401,7 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         if (s->type == ZMQ_STREAM)
             break;
         zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
-        if (sl)
-            sl->outcomes++;
+        m->outcomes++;
         if (sl && sl->closed)
             break; /* an engine of an endpoint the host closed */
         peer_up (m, sl);
@@ -419,8 +418,7 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         BUMP (&m->handshake_failures[zmqobs__handshake_slot (ev->event, ev->value)], 1);
         note_error (s, ev);
         zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
-        if (sl)
-            sl->outcomes++;
+        m->outcomes++;
         if (sl && sl->closed)
             break; /* an engine of an endpoint the host closed */
         BUMP (&m->pending_failed, 1);

@@ -71,7 +71,6 @@ typedef struct {
     uint8_t closed;      /* closed by the host: its events are not counted */
     uint8_t accepted;    /* a listener's endpoint (peers came in on it) */
     uint32_t closed_seq; /* when it was closed: the oldest gives way */
-    uint32_t outcomes;   /* HANDSHAKE_* events so far (wraps) */
 } zmqobs_peer_slot_t;
 
 /* An engine as ACCEPTED or CONNECTED announced it (see engines[]). */
@@ -79,7 +78,7 @@ typedef struct {
 typedef struct {
     int32_t fd;        /* -1 when free */
     uint32_t key;      /* low bits of its endpoint's hash */
-    uint32_t outcomes; /* its endpoint's outcomes when it opened */
+    uint64_t outcomes; /* the socket's handshake outcomes when it opened */
 } zmqobs_engine_t;
 
 typedef struct zmqobs_mon_block {
@@ -112,9 +111,10 @@ typedef struct zmqobs_mon_block {
     /* Recent engines by fd, direct-mapped: libzmq drops some engines
      * (a protocol error before any mechanism) with ACCEPTED then
      * DISCONNECTED and no HANDSHAKE_* at all. If no handshake outcome
-     * came on an endpoint since an engine opened, its DISCONNECTED is
+     * came on the socket since an engine opened, its DISCONNECTED is
      * provably such a drop and no peer leaves the gauge. */
     zmqobs_engine_t engines[ZMQOBS__ENGINE_SLOTS];
+    uint64_t outcomes; /* HANDSHAKE_* events so far */
 } zmqobs_mon_block_t;
 
 struct zmqobs_socket {

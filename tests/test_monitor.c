@@ -956,6 +956,21 @@ START_TEST (test_apply_probe)
     feed (s, ZMQ_EVENT_DISCONNECTED, 13, ep);
     ck_assert_int_eq (s->mon.connections, 0);
     ck_assert_uint_eq (s->mon.pending_failed, 0);
+    /* the endpoint's slot is freed and claimed again while an engine is
+     * still in its handshake; outcome counts must not repeat: P opens,
+     * A leaves (slot freed), B opens, P succeeds and leaves */
+    feed (s, ZMQ_EVENT_ACCEPTED, 20, ep);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep); /* A */
+    feed (s, ZMQ_EVENT_ACCEPTED, 21, ep);           /* P */
+    feed (s, ZMQ_EVENT_DISCONNECTED, 20, ep);       /* A leaves */
+    feed (s, ZMQ_EVENT_ACCEPTED, 22, ep);           /* B */
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep); /* P */
+    ck_assert_int_eq (s->mon.connections, 1);
+    feed (s, ZMQ_EVENT_DISCONNECTED, 21, ep); /* P leaves */
+    ck_assert_int_eq (s->mon.connections, 0);
+    feed (s, ZMQ_EVENT_HANDSHAKE_SUCCEEDED, 0, ep); /* B */
+    feed (s, ZMQ_EVENT_DISCONNECTED, 22, ep);
+    ck_assert_int_eq (s->mon.connections, 0);
     fake_free (&f);
 }
 END_TEST
