@@ -57,6 +57,7 @@ enum {
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
 #define BATCH 512                  /* messages per reader per loop turn */
+#define PREDRAIN_BATCHES 64        /* before a detach or request: a storm is cut off */
 
 typedef struct entry {
     zmqobs_socket_t *s;
@@ -326,21 +327,14 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     case ZMQ_EVENT_ACCEPTED: {
         if (ev->event == ZMQ_EVENT_CONNECTED)
             STORE (&m->connecting, 1);
-        zmqobs_peer_slot_t *sl =
-            peer_slot (m, ev->endpoint, ev->endpoint_len,
-                       ev->event == ZMQ_EVENT_ACCEPTED || s->type == ZMQ_STREAM);
+        /* claimed for every engine, so that its DISCONNECTED finds it */
+        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
         if (sl && ev->event == ZMQ_EVENT_ACCEPTED)
             sl->accepted = 1;
         if (s->type != ZMQ_STREAM) {
-            /* (slot claimed for an engine's endpoint, so the check at
-             * its DISCONNECTED can find it) */
-            if (!sl)
-                sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
             zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
             if (sl)
-                *e = (zmqobs_engine_t) {(int32_t) ev->value,
-                                        (uint32_t) endpoint_key (ev->endpoint, ev->endpoint_len),
-                                        m->outcomes};
+                *e = (zmqobs_engine_t) {(int32_t) ev->value, (uint32_t) sl->key, m->outcomes};
             else
                 e->fd = -1;
         }
@@ -657,32 +651,52 @@ static void close_reader (zmqobs_socket_t *s)
     }
 }
 
+/* Receives the first part of a monitor message without waiting: 1, or 0
+ * when none is pending, or -1 with errno (ETERM); on 0 and -1 the part is
+ * closed already. */
+static int recv_first (zmq_msg_t *part, void *sock)
+{
+    zmq_msg_init (part);
+    if (zmq_msg_recv (part, sock, ZMQ_DONTWAIT) >= 0)
+        return 1;
+    int err = errno;
+    zmq_msg_close (part);
+    if (err == EAGAIN)
+        return 0;
+    errno = err;
+    return -1;
+}
+
+/* Discards what is left of a message after a part with the more flag;
+ * returns how many parts that was. The parts of a message arrive
+ * together: no waiting here. */
+static int skip_rest (void *sock, int more)
+{
+    int n = 0;
+    for (; more; n++) {
+        zmq_msg_t extra;
+        zmq_msg_init (&extra);
+        more = zmq_msg_recv (&extra, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&extra);
+        zmq_msg_close (&extra);
+    }
+    return n;
+}
+
 /* Reads one monitor message of an orphan reader and discards it: its
  * socket's metrics are gone. Returns 2 for MONITOR_STOPPED, 1 for another
  * message, 0 when none is pending, -1 with errno on error (ETERM). */
 static int orphan_recv (void *reader)
 {
     zmq_msg_t part;
-    zmq_msg_init (&part);
-    if (zmq_msg_recv (&part, reader, ZMQ_DONTWAIT) < 0) {
-        int err = errno;
-        zmq_msg_close (&part);
-        if (err == EAGAIN)
-            return 0;
-        errno = err;
-        return -1;
-    }
+    int rc = recv_first (&part, reader);
+    if (rc <= 0)
+        return rc;
     uint16_t event = 0;
     if (zmq_msg_size (&part) == 6)
         memcpy (&event, zmq_msg_data (&part), sizeof event);
     int more = zmq_msg_more (&part);
     zmq_msg_close (&part);
-    while (more) {
-        /* the parts of a message arrive together: no waiting here */
-        zmq_msg_init (&part);
-        more = zmq_msg_recv (&part, reader, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&part);
-        zmq_msg_close (&part);
-    }
+    skip_rest (reader, more);
     return event == ZMQ_EVENT_MONITOR_STOPPED ? 2 : 1;
 }
 
@@ -743,36 +757,13 @@ static void saw_stopped (zmqobs_t *obs, zmqobs_socket_t *s)
 int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock)
 {
     zmq_msg_t part1, part2;
-    zmq_msg_init (&part1);
-    if (zmq_msg_recv (&part1, sock, ZMQ_DONTWAIT) < 0) {
-        int err = errno;
-        zmq_msg_close (&part1);
-        if (err == EAGAIN)
-            return 0;
-        errno = err;
-        return -1;
-    }
+    int rc = recv_first (&part1, sock);
+    if (rc <= 0)
+        return rc;
     int parts = 1;
-    int more = zmq_msg_more (&part1);
     zmq_msg_init (&part2);
-    if (more) {
-        /* the parts of a message arrive together: no waiting here */
-        if (zmq_msg_recv (&part2, sock, ZMQ_DONTWAIT) >= 0) {
-            parts = 2;
-            more = zmq_msg_more (&part2);
-        } else
-            more = 0;
-        while (more) {
-            zmq_msg_t extra;
-            zmq_msg_init (&extra);
-            if (zmq_msg_recv (&extra, sock, ZMQ_DONTWAIT) < 0)
-                more = 0;
-            else
-                more = zmq_msg_more (&extra);
-            zmq_msg_close (&extra);
-            parts++;
-        }
-    }
+    if (zmq_msg_more (&part1) && zmq_msg_recv (&part2, sock, ZMQ_DONTWAIT) >= 0)
+        parts = 2 + skip_rest (sock, zmq_msg_more (&part2));
     zmqobs_event_t ev;
     int ok = parts == 2
              && zmqobs_event_decode (zmq_msg_data (&part1), zmq_msg_size (&part1),
@@ -1054,7 +1045,7 @@ static void apply_request (zmqobs_socket_t *s)
 }
 
 /* Serves the request the last refresh took: first what the socket's
- * monitor has queued (a storm is cut off after 64 batches), then the
+ * monitor has queued (a storm is cut off after PREDRAIN_BATCHES), then the
  * request itself. The socket is alive: its owner waits for this. Returns
  * 0, or -1 with errno ETERM once every reader is closed. */
 static int serve_request (zmqobs_t *obs, int own)
@@ -1063,7 +1054,7 @@ static int serve_request (zmqobs_t *obs, int own)
     zmqobs_socket_t *t = mon->serving;
     mon->serving = NULL;
     int rc = 0, err = 0;
-    for (int k = 0; k < 64 && LOAD (&t->monitor_state) == MS_ACTIVE; k++) {
+    for (int k = 0; k < PREDRAIN_BATCHES && LOAD (&t->monitor_state) == MS_ACTIVE; k++) {
         int n = drain (obs, t);
         if (n < 0) {
             rc = -1;
@@ -1587,6 +1578,21 @@ static int stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
 }
 
 /* Host-driven detach: this thread is the draining thread. */
+/* Host-driven: takes what s's reader has queued, on the polling thread
+ * with mon->lock held, as the loop's serve_request does in threaded mode
+ * (and cut off after as many messages). ETERM closes every reader. */
+static void predrain_here_locked (zmqobs_t *obs, zmqobs_socket_t *s)
+{
+    for (int k = 0;
+         k < PREDRAIN_BATCHES * BATCH && s->reader && LOAD (&s->monitor_state) == MS_ACTIVE; k++) {
+        int got = zmqobs__monitor_recv (obs, s, s->reader);
+        if (got < 0 && errno == ETERM)
+            terminate_locked (obs->monitor);
+        if (got <= 0)
+            break;
+    }
+}
+
 static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -1594,13 +1600,7 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     pthread_mutex_lock (&mon->lock);
     /* what is queued first: a MONITOR_STOPPED from libzmq's reaper means
      * the host closed the socket too early, and it must not be touched */
-    while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
-        int got = zmqobs__monitor_recv (obs, s, s->reader);
-        if (got < 0 && errno == ETERM)
-            terminate_locked (mon);
-        if (got <= 0)
-            break;
-    }
+    predrain_here_locked (obs, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE && stop_monitor_locked (obs, s))
         adopt_locked (mon, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
@@ -1694,18 +1694,8 @@ static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const cha
         if (s->req_state == REQ_NONE)
             return;              /* served by the loop */
         s->req_state = REQ_NONE; /* not taken, and now nobody drains s */
-    } else if (!mon->has_thread) {
-        /* host-driven: this is the polling thread, it drains */
-        for (int k = 0; k < 64 * BATCH && !mon->terminated && s->reader
-                        && LOAD (&s->monitor_state) == MS_ACTIVE;
-             k++) {
-            int got = zmqobs__monitor_recv (obs, s, s->reader);
-            if (got < 0 && errno == ETERM)
-                terminate_locked (mon);
-            if (got <= 0)
-                break;
-        }
-    }
+    } else if (!mon->has_thread)
+        predrain_here_locked (obs, s); /* host-driven: the polling thread */
     apply_request (s);
 }
 
