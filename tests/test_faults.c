@@ -18,12 +18,6 @@
 #include <pthread.h>
 #include <time.h>
 
-static void sleep_ms (long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep (&ts, NULL);
-}
-
 static zmqobs_t *observer (void *ctx, int host_driven)
 {
     zmqobs_options_t opts;
@@ -129,7 +123,7 @@ static void term_mid_traffic (int host_driven, const char *transport)
     /* let traffic flow on every pair, then pull the rug */
     for (int i = 0; i < 2 * PAIRS; i++)
         while (!__atomic_load_n (&t[i].started, __ATOMIC_ACQUIRE))
-            sleep_ms (1);
+            testutil_sleep_ms (1);
     if (host_driven) {
         /* the host's loop keeps draining the observer until ETERM */
         pthread_t term;
@@ -219,13 +213,7 @@ static uint64_t stopped_count (zmqobs_socket_t *s)
  * MONITOR_STOPPED: libzmq has freed it and the observer knows. */
 static void wait_stopped (zmqobs_t *obs, zmqobs_socket_t *s, int host_driven)
 {
-    for (int waited = 0; stopped_count (s) == 0; waited += 10) {
-        ck_assert_msg (waited < 30000, "no MONITOR_STOPPED 30 s after zmq_close");
-        if (host_driven)
-            zmqobs_process (obs, 10);
-        else
-            sleep_ms (10);
-    }
+    TESTUTIL_PUMP_UNTIL (obs, host_driven, stopped_count (s) > 0, 30000);
     ck_assert_uint_eq (stopped_count (s), 1);
 }
 
@@ -320,7 +308,7 @@ static void closed_still_alive (int host_driven, int destroy_first)
         if (host_driven)
             zmqobs_process (obs, 10);
         else
-            sleep_ms (10);
+            testutil_sleep_ms (10);
     }
     ck_assert_uint_eq (zmqobs__orphan_count (obs), 1);
     if (destroy_first)
@@ -335,20 +323,11 @@ static void closed_still_alive (int host_driven, int destroy_first)
     ck_assert_int_eq (zmq_close (pull), 0);
     if (!destroy_first) {
         /* its MONITOR_STOPPED frees the orphan */
-        for (int waited = 0; zmqobs__orphan_count (obs) > 0; waited += 10) {
-            ck_assert_msg (waited < 30000, "orphan reader still open after 30 s");
-            if (host_driven)
-                zmqobs_process (obs, 10);
-            else
-                sleep_ms (10);
-        }
+        TESTUTIL_PUMP_UNTIL (obs, host_driven, zmqobs__orphan_count (obs) == 0, 30000);
     }
     ck_assert_int_eq (zmq_ctx_term (ctx), 0);
     zmqobs_destroy (&obs);
-    for (int waited = 0; zmqobs__orphanages () > 0; waited += 10) {
-        ck_assert_msg (waited < 30000, "orphan thread still running after 30 s");
-        sleep_ms (10);
-    }
+    TESTUTIL_PUMP_UNTIL (NULL, 0, zmqobs__orphanages () == 0, 30000);
     unlink (path);
     ck_assert_int_eq (rmdir (dir), 0);
 }
@@ -555,7 +534,7 @@ static void alloc_attach (int host_driven, int already)
         if (host_driven)
             zmqobs_process (obs, 1);
         else
-            sleep_ms (1);
+            testutil_sleep_ms (1);
         ck_assert_int_eq (zmqobs_socket_stats (a, &st), 0);
         if (st.listening == 1)
             break;

@@ -41,20 +41,8 @@ const char *__tsan_default_suppressions (void)
     return "called_from_lib:libzmq.so\nrace:libzmq.so\n";
 }
 
-static void sleep_ms (long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep (&ts, NULL);
-}
-
-/* Waits until cond holds; gives up (and lets the assert fail) after
- * limit_ms, far beyond what any healthy run needs. */
-#define WAIT_FOR(cond, limit_ms)                                           \
-    do {                                                                   \
-        for (long waited_ = 0; !(cond) && waited_ < (limit_ms); waited_++) \
-            sleep_ms (1);                                                  \
-        ck_assert_msg ((cond), "timed out waiting for: %s", #cond);        \
-    } while (0)
+#define WAIT_FOR(cond, limit_ms) TESTUTIL_PUMP_UNTIL (NULL, 0, cond, limit_ms)
+#define PUMP_UNTIL TESTUTIL_PUMP_UNTIL
 
 static zmqobs_stats_t stats_of (zmqobs_socket_t *s)
 {
@@ -425,18 +413,6 @@ END_TEST
  * endpoint the host closes without a monitor event; the wrappers take
  * them off the gauge before they return.
  * ---------------------------------------------------------------------- */
-
-/* Waits until cond holds, driving the observer in host-driven mode. */
-#define PUMP_UNTIL(obs, hd, cond, limit_ms)                                  \
-    do {                                                                     \
-        for (long waited_ = 0; !(cond) && waited_ < (limit_ms); waited_++) { \
-            if (hd)                                                          \
-                zmqobs_process ((obs), 1);                                   \
-            else                                                             \
-                sleep_ms (1);                                                \
-        }                                                                    \
-        ck_assert_msg ((cond), "timed out waiting for: %s", #cond);          \
-    } while (0)
 
 static void process_commands (void *sock)
 {
@@ -919,7 +895,7 @@ START_TEST (test_host_driven_detach_after_term)
     /* the host learns of it on its own socket */
     int rc;
     while ((rc = zmq_connect (srv, "tcp://127.0.0.1:1")) == 0)
-        sleep_ms (10);
+        testutil_sleep_ms (10);
     ck_assert_int_eq (errno, ETERM);
     zmqobs_detach (&ss);
     ck_assert_uint_eq (zmqobs__orphan_count (obs), 0);
@@ -1090,7 +1066,7 @@ START_TEST (test_connect_refused)
     ck_assert_str_eq (reason, "socket \"retrier\": not ready: no endpoint yet\n");
     ck_assert_int_eq (zmq_connect (cli, ep), 0);
     for (int i = 0; i < 5000 && stats_of (cs).reconnects < 3; i++)
-        sleep_ms (1);
+        testutil_sleep_ms (1);
     ck_assert_msg (stats_of (cs).reconnects >= 3,
                    "%s: reconnects %llu delayed %llu connected %llu closed %llu "
                    "succeeded %llu disconnected %llu",
@@ -1242,7 +1218,7 @@ static int settle_fds (int base)
 {
     int fds = open_fds ();
     for (int i = 0; i < 2000 && fds > base; i++) {
-        sleep_ms (1);
+        testutil_sleep_ms (1);
         fds = open_fds ();
     }
     return fds;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Under sanitizers and valgrind everything is slower; Check multiplies
@@ -21,6 +22,26 @@ static inline unsigned testutil_scaled (unsigned seconds)
     unsigned k = m ? (unsigned) atoi (m) : 1;
     return seconds * (k ? k : 1);
 }
+
+static inline void testutil_sleep_ms (long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep (&ts, NULL);
+}
+
+/* Waits until cond holds, driving the observer obs meanwhile when hd (a
+ * host-driven observer) is set, else sleeping 1 ms per round; fails the
+ * test after limit_ms rounds, far beyond what a healthy run needs. */
+#define TESTUTIL_PUMP_UNTIL(obs, hd, cond, limit_ms)                         \
+    do {                                                                     \
+        for (long waited_ = 0; !(cond) && waited_ < (limit_ms); waited_++) { \
+            if (hd)                                                          \
+                zmqobs_process ((obs), 1);                                   \
+            else                                                             \
+                testutil_sleep_ms (1);                                       \
+        }                                                                    \
+        ck_assert_msg ((cond), "timed out waiting for: %s", #cond);          \
+    } while (0)
 
 /* A hang fails the test instead of stalling CI: SIGALRM's default action
  * kills the process (or the forked test child). */
