@@ -99,11 +99,11 @@ $(PC): pkgconfig/libzmqobs.pc.in include/zmqobs.h
 	$(PC_SED) $< > $@
 
 # Tests link the static library, so they can reach internal functions.
-$(OBJDIR)/tests/%: tests/%.c $(STATIC) tests/testutil.h
+$(OBJDIR)/tests/%: tests/%.c $(STATIC) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(CHECK_LIBS) $(LIBS)
 
-$(OBJDIR)/bench/%: tests/bench/%.c $(STATIC) tests/bench/benchutil.h
+$(OBJDIR)/bench/%: tests/bench/%.c $(STATIC) tests/bench/benchutil.h tests/alloc_count.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
 

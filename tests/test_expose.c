@@ -31,42 +31,7 @@ static const char *const format_names[4] = {"prom", "om", "json", "text"};
 static const char *const golden_files[4] = {"expose.prom", "expose.om", "expose.json",
                                             "expose.txt"};
 
-/* ------------------------------------------------------------------------
- * Allocation counting: malloc and friends interposed in this program,
- * counting only while the flag of the calling thread is set. Sanitizer
- * builds interpose malloc themselves, so the check is skipped there.
- * ---------------------------------------------------------------------- */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define COUNT_ALLOCS 0
-#else
-#define COUNT_ALLOCS 1
-extern void *__libc_malloc (size_t);
-extern void *__libc_calloc (size_t, size_t);
-extern void *__libc_realloc (void *, size_t);
-static __thread int counting;
-static long allocs;
-
-void *malloc (size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_malloc (n);
-}
-
-void *calloc (size_t k, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_calloc (k, n);
-}
-
-void *realloc (void *p, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_realloc (p, n);
-}
-#endif
+#include "alloc_count.h"
 
 /* ------------------------------------------------------------------------
  * Helpers

@@ -27,36 +27,7 @@
 
 #include <limits.h>
 
-/* ------------------------------------------------------------------------
- * Allocation counting (only while `counting` is set on this thread)
- * ---------------------------------------------------------------------- */
-extern void *__libc_malloc (size_t);
-extern void *__libc_calloc (size_t, size_t);
-extern void *__libc_realloc (void *, size_t);
-extern void *__libc_memalign (size_t, size_t);
-static __thread int counting;
-static long allocs;
-
-void *malloc (size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_malloc (n);
-}
-
-void *calloc (size_t k, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_calloc (k, n);
-}
-
-void *realloc (void *p, size_t n)
-{
-    if (counting)
-        allocs++;
-    return __libc_realloc (p, n);
-}
+#include "../alloc_count.h"
 
 /* ------------------------------------------------------------------------
  * Scenario
