@@ -646,16 +646,34 @@ ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *ar
  * with strings escaped for JSON, then flushes. */
 ZMQOBS_EXPORT void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg);
 
-/* Host-driven mode (options.host_driven = 1): fills up to size poll items
- * for the observer's sockets (monitor readers, HTTP listener and
- * connections) and returns how many it needs, so (NULL, 0) measures. Put
- * them in the host's zmq_poll and call zmqobs_process(self, 0) when any is
- * ready. The set changes on attach, detach and serve: refill before each
- * poll. Because detach closes a monitor reader that may be in that set,
- * in host-driven mode call zmqobs_detach on the thread that polls, or
- * while no poll on these items is in progress. Returns -1 with EINVAL (NULL self, items NULL with size > 0),
- * ENOTSUP (observer has its own thread). The thread that calls
+/* Host-driven mode (options.host_driven = 1): one descriptor, valid from
+ * zmqobs_new to zmqobs_destroy, that becomes readable whenever
+ * zmqobs_process has work (monitor events, HTTP, a request of another
+ * thread). Register it once in any event loop (poll, epoll, libuv,
+ * libevent, asio, CZMQ's zloop via zmq_pollitem_t .fd) for readability,
+ * call zmqobs_process(self, 0) when it is readable, and also when
+ * zmqobs_timeout_ms says a deadline is due. Never read, write or close
+ * it. Returns the descriptor, or -1 with EINVAL (NULL self), ENOTSUP
+ * (observer has its own thread). Any thread. */
+ZMQOBS_EXPORT int zmqobs_fd (zmqobs_t *self);
+
+/* Host-driven mode: the longest the host may wait before calling
+ * zmqobs_process even if zmqobs_fd stays quiet, in milliseconds: -1 for no
+ * deadline, 0 for "call it now" (work is pending). HTTP timeouts and
+ * detach deadlines come from here; a host that cannot honour it should
+ * call zmqobs_process at least every 100 ms. Returns -2 with EINVAL (NULL
+ * self), ENOTSUP (observer has its own thread). The thread that calls
  * zmqobs_process. */
+ZMQOBS_EXPORT long zmqobs_timeout_ms (zmqobs_t *self);
+
+/* Host-driven mode: the poll items for the host's zmq_poll: since the
+ * descriptor of zmqobs_fd stands for everything, this is always one
+ * item ({.socket = NULL, .fd = zmqobs_fd (self), .events = ZMQ_POLLIN}),
+ * and the set never changes. Fills up to size items and returns how many
+ * it needs (1), so (NULL, 0) measures. Call zmqobs_process(self, 0) when
+ * it is ready, and bound the poll's timeout by zmqobs_timeout_ms. Returns
+ * -1 with EINVAL (NULL self, items NULL with size > 0), ENOTSUP (observer
+ * has its own thread). Any thread. */
 ZMQOBS_EXPORT int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size);
 
 /* Host-driven mode: waits up to timeout_ms (0 = do not wait, -1 = until

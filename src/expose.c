@@ -24,7 +24,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "registry.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -444,7 +444,9 @@ typedef struct {
     /* le label text per bound, canonical for the format */
     char le[ZMQOBS_BUCKETS_MAX][48];
     size_t le_len[ZMQOBS_BUCKETS_MAX];
-    const zmqobs_stats_t *st; /* the current socket's snapshot */
+    const zmqobs_stats_t *st;      /* the current socket's snapshot */
+    zmqobs_socket_t *const *socks; /* the scrape's pinned sockets */
+    size_t nsocks;
 } prom_t;
 
 static void put_const_labels_slow (out_t *o, const zmqobs_t *obs, int skip_first_comma)
@@ -747,13 +749,12 @@ static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[
 
 static void prom_sockets (prom_t *c)
 {
-    zmqobs_t *obs = c->obs;
     /* One snapshot per socket per scrape, kept in the socket block: every
      * family then reads the copy, so the cache lines the host's thread
      * writes are read once per scrape, not once per family (under a
      * steady scrape that was costing the host double-digit percents). */
-    for (zmqobs_socket_t *s = obs->sockets; s; s = s->next)
-        zmqobs__socket_stats_locked (s, &s->scrape);
+    for (size_t i = 0; i < c->nsocks; i++)
+        zmqobs__socket_snapshot (c->socks[i], &c->socks[i]->scrape);
     for (int fam = 0; fam < F_SOCKET_COUNT; fam++) {
         const family_t *f = &socket_families[fam];
         prom_header (c, f, 1);
@@ -772,7 +773,8 @@ static void prom_sockets (prom_t *c)
             lens[0] = make_name (c, names[0], f->base, f->kind == COUNTER ? "_total" : "");
             lens[1] = make_name (c, names[1], f->base, "_created");
         }
-        for (zmqobs_socket_t *s = obs->sockets; s; s = s->next) {
+        for (size_t i = 0; i < c->nsocks; i++) {
+            zmqobs_socket_t *s = c->socks[i];
             c->st = &s->scrape;
             prom_socket_labels (c, s);
             if (f->kind == HISTOGRAM)
@@ -975,7 +977,8 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
     put_c (o, '}');
 }
 
-static void json_all (out_t *o, zmqobs_t *obs, const zmqobs__process_t *p, zmqobs_stats_t *st)
+static void json_all (out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, size_t n,
+                      const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
     int first = 1;
     put_c (o, '{');
@@ -1006,11 +1009,11 @@ static void json_all (out_t *o, zmqobs_t *obs, const zmqobs__process_t *p, zmqob
     put_c (o, '}');
     json_key (o, "sockets", &first);
     put_c (o, '[');
-    for (zmqobs_socket_t *s = obs->sockets; s; s = s->next) {
-        zmqobs__socket_stats_locked (s, st);
+    for (size_t i = 0; i < n; i++) {
+        zmqobs__socket_snapshot (socks[i], st);
         if (up)
             st->uptime_ns = up;
-        if (s != obs->sockets)
+        if (i)
             put_c (o, ',');
         json_socket (o, st);
     }
@@ -1165,14 +1168,15 @@ static void text_socket (out_t *o, const zmqobs_stats_t *st)
     put_c (o, '\n');
 }
 
-static void text_all (out_t *o, zmqobs_t *obs, const zmqobs__process_t *p, zmqobs_stats_t *st)
+static void text_all (out_t *o, zmqobs_socket_t *const *socks, size_t n, const zmqobs__process_t *p,
+                      zmqobs_stats_t *st)
 {
     PUT_LIT (o, "zmqobs report: ");
-    put_u64 (o, (uint64_t) obs->socket_count);
-    put_str (o, obs->socket_count == 1 ? " socket\n" : " sockets\n");
+    put_u64 (o, (uint64_t) n);
+    put_str (o, n == 1 ? " socket\n" : " sockets\n");
     uint64_t up = LOAD (&zmqobs__test_uptime_ns);
-    for (zmqobs_socket_t *s = obs->sockets; s; s = s->next) {
-        zmqobs__socket_stats_locked (s, st);
+    for (size_t i = 0; i < n; i++) {
+        zmqobs__socket_snapshot (socks[i], st);
         if (up)
             st->uptime_ns = up;
         text_socket (o, st);
@@ -1225,13 +1229,19 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
         zmqobs__process_read (&proc);
         p = &proc;
     }
+    /* The registry lock is held only to pin the sockets; formatting runs
+     * under the scrape lock alone, which neither attach, detach nor the
+     * drain path takes. */
+    pthread_mutex_lock (&self->scrape_lock);
+    zmqobs_socket_t *const *socks;
+    size_t n = zmqobs__pin_sockets (self, &socks);
     size_t len;
     if (format == ZMQOBS_FORMAT_PROMETHEUS || format == ZMQOBS_FORMAT_OPENMETRICS) {
         prom_t c;
         prom_init (&c, self, format == ZMQOBS_FORMAT_OPENMETRICS, buf, size);
-        pthread_mutex_lock (&self->lock);
+        c.socks = socks;
+        c.nsocks = n;
         prom_sockets (&c);
-        pthread_mutex_unlock (&self->lock);
         if (p)
             prom_process (&c, p);
         if (c.om)
@@ -1241,14 +1251,14 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
         out_t o;
         zmqobs_stats_t st;
         out_init (&o, buf, size);
-        pthread_mutex_lock (&self->lock);
         if (format == ZMQOBS_FORMAT_JSON)
-            json_all (&o, self, p, &st);
+            json_all (&o, self, socks, n, p, &st);
         else
-            text_all (&o, self, p, &st);
-        pthread_mutex_unlock (&self->lock);
+            text_all (&o, socks, n, p, &st);
         len = o.len;
     }
+    zmqobs__unpin_sockets (self);
+    pthread_mutex_unlock (&self->scrape_lock);
     if (size)
         buf[len < size - 1 ? len : size - 1] = '\0';
     if (len > INT_MAX) {

@@ -2,14 +2,16 @@
  * http.c - the optional built-in HTTP endpoint: GET/HEAD /metrics,
  * /healthz and /readyz.
  *
- * It never runs a thread of its own. The draining loop (the observer's
- * thread, or zmqobs_process in host-driven mode) asks for poll items
- * (the listener and every connection, as raw fds), bounds its poll
- * timeout by the nearest HTTP deadline, and hands the ready items back to
- * zmqobs__http_dispatch. Everything is non-blocking: one slow or hostile
- * client can hold at most one connection slot until its deadline, and a
- * new connection evicts the least useful one when the table is full, so a
- * scrape always gets through.
+ * Its descriptors (the listener, every connection, a wake eventfd) sit in
+ * an epoll set of its own, kept in step with the connections' states. In
+ * threaded mode a thread of its own waits on that set, so scrapes never
+ * delay the draining of monitors (formatting holds no lock the drain path
+ * takes). In host-driven mode the set's descriptor is a source of the
+ * observer's loop, so the host's one descriptor (zmqobs_fd) covers HTTP
+ * too, and zmqobs_process serves it. Everything is non-blocking: one slow
+ * or hostile client can hold at most one connection slot until its
+ * deadline, and a new connection evicts the least useful one when the
+ * table is full, so a scrape always gets through.
  *
  * Memory: the connection table (request buffers included) and a small
  * response buffer per slot are allocated when serving starts. A slot's
@@ -22,7 +24,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +68,8 @@ struct conn {
     char *out;          /* response buffer, out_cap bytes */
     size_t out_cap;
     size_t out_off, out_end; /* pending output is out[out_off, out_end) */
+    int epfd;                /* the server's epoll set */
+    uint32_t reg;            /* events registered there, 0 = none */
     char in[ZMQOBS__HTTP_HEAD_MAX];
 };
 
@@ -76,7 +83,14 @@ struct zmqobs_http {
     uint64_t accept_pause; /* monotonic ns until which accept rests */
     size_t body_hint;      /* last /metrics body size, to pre-size buffers */
     uint64_t idle_ns, request_ns, write_ns, linger_ns;
-    struct conn *conns; /* MAX_CONNS slots, allocated at serve time */
+    struct conn *conns;  /* MAX_CONNS slots, allocated at serve time */
+    int epfd;            /* listener, connections and wake_fd */
+    int wake_fd;         /* eventfd: serve, stop and quit wake the waiter */
+    uint32_t listen_reg; /* events registered for the listener */
+    pthread_t thread;    /* threaded mode: the server's own thread */
+    int has_thread;
+    int quit;
+    int source; /* host-driven mode: the loop source, or -1 */
 };
 
 /* ------------------------------------------------------------------------
@@ -571,6 +585,9 @@ static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
 
 static void conn_close (struct conn *c)
 {
+    if (c->reg)
+        epoll_ctl (c->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    c->reg = 0;
     if (c->state != C_FREE)
         close (c->fd);
     c->fd = -1;
@@ -818,6 +835,9 @@ static void stop_locked (struct zmqobs_http *h)
         zmqobs__free (h->conns);
         h->conns = NULL;
     }
+    if (h->listen_reg)
+        epoll_ctl (h->epfd, EPOLL_CTL_DEL, h->listen_fd, NULL);
+    h->listen_reg = 0;
     if (h->listen_fd >= 0) {
         /* The loop thread may be inside zmq_poll on this fd, and Linux
          * keeps a listening socket open until that poll returns; shutdown
@@ -830,28 +850,62 @@ static void stop_locked (struct zmqobs_http *h)
     h->accept_pause = 0;
 }
 
+static void host_run (zmqobs_t *obs);
+
 /* Returns the observer's HTTP state, creating it on first use. */
 static struct zmqobs_http *get_or_create (zmqobs_t *obs)
 {
     pthread_mutex_lock (&obs->lock);
     struct zmqobs_http *h = obs->http;
+    int created = 0;
     if (!h) {
         h = zmqobs__calloc (1, sizeof *h);
         if (h) {
+            h->epfd = epoll_create1 (EPOLL_CLOEXEC);
+            h->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = h->wake_fd};
+            if (h->epfd < 0 || h->wake_fd < 0
+                || epoll_ctl (h->epfd, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0) {
+                int err = errno;
+                if (h->epfd >= 0)
+                    close (h->epfd);
+                if (h->wake_fd >= 0)
+                    close (h->wake_fd);
+                zmqobs__free (h);
+                pthread_mutex_unlock (&obs->lock);
+                errno = err;
+                return NULL;
+            }
             pthread_mutex_init (&h->mu, NULL);
             pthread_cond_init (&h->idle, NULL);
             h->listen_fd = -1;
+            h->source = -1;
             h->idle_ns = 30000 * MS;
             h->request_ns = 5000 * MS;
             h->write_ns = 10000 * MS;
             h->linger_ns = 1000 * MS;
+            created = 1;
             /* release: the loop's acquire load of obs->http then sees
              * an initialised struct */
             __atomic_store_n (&obs->http, h, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock (&obs->lock);
+    if (created && obs->host_driven) {
+        /* outside obs->lock: the loop runs its sources under its own lock
+         * and they pin with obs->lock. Serving works without it, only the
+         * host's descriptor would not wake for HTTP. */
+        int id = zmqobs__loop_add_source (obs, h->epfd, zmqobs__http_timeout_ms, host_run);
+        __atomic_store_n (&h->source, id, __ATOMIC_RELEASE);
+    }
     return h;
+}
+
+static void http_wake (struct zmqobs_http *h)
+{
+    uint64_t one = 1;
+    ssize_t rc = write (h->wake_fd, &one, sizeof one);
+    (void) rc;
 }
 
 /* The loop's calls pin the state so that zmqobs__http_fini, which may run
@@ -883,24 +937,38 @@ void zmqobs__http_fini (zmqobs_t *obs)
         return;
     pthread_mutex_lock (&obs->lock);
     struct zmqobs_http *h = obs->http;
-    if (!h) {
-        pthread_mutex_unlock (&obs->lock);
+    pthread_mutex_unlock (&obs->lock);
+    if (!h)
         return;
+    /* the server's thread and the loop source go first, with no lock
+     * held: both pin the state */
+    if (h->has_thread) {
+        pthread_mutex_lock (&h->mu);
+        h->quit = 1;
+        pthread_mutex_unlock (&h->mu);
+        http_wake (h);
+        pthread_join (h->thread, NULL);
+        h->has_thread = 0;
     }
+    int source = __atomic_load_n (&h->source, __ATOMIC_ACQUIRE);
+    if (source >= 0) {
+        zmqobs__loop_remove_source (obs, source);
+        h->source = -1;
+    }
+    pthread_mutex_lock (&obs->lock);
     /* release: pairs with the acquire load in pin */
     __atomic_store_n (&obs->http, NULL, __ATOMIC_RELEASE);
     while (h->users > 0)
         pthread_cond_wait (&h->idle, &obs->lock);
     pthread_mutex_unlock (&obs->lock);
     pthread_mutex_lock (&h->mu);
-    int was_serving = h->listen_fd >= 0;
     stop_locked (h);
     pthread_mutex_unlock (&h->mu);
+    close (h->epfd);
+    close (h->wake_fd);
     pthread_cond_destroy (&h->idle);
     pthread_mutex_destroy (&h->mu);
     zmqobs__free (h);
-    if (was_serving)
-        zmqobs__monitor_wake (obs);
 }
 
 void zmqobs__http_set_timeouts (zmqobs_t *obs, long idle_ms, long request_ms, long write_ms)
@@ -1017,6 +1085,8 @@ fail:;
     return -1;
 }
 
+static void *serve_thread (void *arg);
+
 int zmqobs_serve (zmqobs_t *self, const char *endpoint)
 {
     struct sockaddr_storage ss;
@@ -1040,6 +1110,7 @@ int zmqobs_serve (zmqobs_t *self, const char *endpoint)
         goto fail;
     for (int i = 0; i < MAX_CONNS; i++) {
         h->conns[i].fd = -1;
+        h->conns[i].epfd = h->epfd;
         h->conns[i].out = zmqobs__malloc (SMALL_OUT);
         if (!h->conns[i].out)
             goto fail;
@@ -1053,8 +1124,16 @@ int zmqobs_serve (zmqobs_t *self, const char *endpoint)
     }
     h->listen_fd = fd;
     h->port = port;
+    if (!self->host_driven && !h->has_thread) {
+        int rc = pthread_create (&h->thread, NULL, serve_thread, self);
+        if (rc != 0) {
+            err = rc;
+            goto fail;
+        }
+        h->has_thread = 1;
+    }
     pthread_mutex_unlock (&h->mu);
-    zmqobs__monitor_wake (self);
+    http_wake (h);
     return 0;
 fail:
     stop_locked (h);
@@ -1096,13 +1175,13 @@ int zmqobs_serve_stop (zmqobs_t *self)
         was = h->listen_fd >= 0;
         stop_locked (h);
         pthread_mutex_unlock (&h->mu);
+        http_wake (h);
         unpin (self, h);
     }
     if (!was) {
         errno = ENOTCONN;
         return -1;
     }
-    zmqobs__monitor_wake (self);
     return 0;
 }
 
@@ -1204,5 +1283,106 @@ void zmqobs__http_dispatch (zmqobs_t *obs, const zmq_pollitem_t *items, int n)
         expire (h, now);
     }
     pthread_mutex_unlock (&h->mu);
+    unpin (obs, h);
+}
+
+/* ------------------------------------------------------------------------
+ * The server's epoll set, its thread and its loop source
+ * ---------------------------------------------------------------------- */
+
+/* Registers what each descriptor waits for now (as zmqobs__http_pollitems
+ * says): the listener unless accepting rests, a connection for output
+ * while a response is pending, else for input. h->mu held. */
+static void sync_locked (struct zmqobs_http *h, uint64_t now)
+{
+    uint32_t want = h->listen_fd >= 0 && now >= h->accept_pause ? EPOLLIN : 0;
+    if (want != h->listen_reg) {
+        struct epoll_event ev = {.events = want, .data.fd = h->listen_fd};
+        int op = !h->listen_reg ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+        if (epoll_ctl (h->epfd, op, h->listen_fd, &ev) == 0 || op == EPOLL_CTL_DEL)
+            h->listen_reg = want;
+    }
+    for (int i = 0; h->conns && i < MAX_CONNS; i++) {
+        struct conn *c = &h->conns[i];
+        if (c->state == C_FREE)
+            continue;
+        want = c->out_off < c->out_end ? EPOLLOUT : EPOLLIN;
+        if (want == c->reg)
+            continue;
+        struct epoll_event ev = {.events = want, .data.fd = c->fd};
+        if (epoll_ctl (c->epfd, c->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0)
+            c->reg = want;
+    }
+}
+
+/* One round of the server: register, wait up to timeout_ms, serve what
+ * is ready (and what timed out). */
+static void http_turn (zmqobs_t *obs, struct zmqobs_http *h, long timeout_ms)
+{
+    pthread_mutex_lock (&h->mu);
+    if (h->listen_fd >= 0) {
+        uint64_t now = zmqobs__now_ns ();
+        expire (h, now);
+        sync_locked (h, now);
+    }
+    pthread_mutex_unlock (&h->mu);
+    struct epoll_event evs[MAX_CONNS + 2];
+    if (timeout_ms > INT_MAX)
+        timeout_ms = INT_MAX;
+    int n = epoll_wait (h->epfd, evs, MAX_CONNS + 2, (int) timeout_ms);
+    zmq_pollitem_t items[MAX_CONNS + 2];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (evs[i].data.fd == h->wake_fd) {
+            uint64_t value;
+            ssize_t got = read (h->wake_fd, &value, sizeof value);
+            (void) got;
+            continue;
+        }
+        short re = 0;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            re |= ZMQ_POLLIN;
+        if (evs[i].events & EPOLLOUT)
+            re |= ZMQ_POLLOUT;
+        if (evs[i].events & EPOLLERR)
+            re |= ZMQ_POLLERR;
+        items[k++] = (zmq_pollitem_t) {.socket = NULL, .fd = evs[i].data.fd, .revents = re};
+    }
+    zmqobs__http_dispatch (obs, items, k);
+    /* and again now: the set is all that wakes a host-driven loop, so new
+     * connections and changed directions must be in it before it waits */
+    pthread_mutex_lock (&h->mu);
+    if (h->listen_fd >= 0)
+        sync_locked (h, zmqobs__now_ns ());
+    pthread_mutex_unlock (&h->mu);
+}
+
+/* Threaded mode: the server's own thread, from the first serve until
+ * zmqobs_destroy. Idle (not serving), it sleeps on the wake eventfd. */
+static void *serve_thread (void *arg)
+{
+    zmqobs_t *obs = arg;
+    /* acquire: pairs with the release store in get_or_create; the state
+     * outlives this thread (fini joins it first) */
+    struct zmqobs_http *h = __atomic_load_n (&obs->http, __ATOMIC_ACQUIRE);
+    for (;;) {
+        pthread_mutex_lock (&h->mu);
+        int quit = h->quit;
+        pthread_mutex_unlock (&h->mu);
+        if (quit)
+            break;
+        http_turn (obs, h, zmqobs__http_timeout_ms (obs));
+    }
+    return NULL;
+}
+
+/* Host-driven mode: the loop calls this when the set is readable or a
+ * deadline is due, on the thread in zmqobs_process. */
+static void host_run (zmqobs_t *obs)
+{
+    struct zmqobs_http *h = pin (obs);
+    if (!h)
+        return;
+    http_turn (obs, h, 0);
     unpin (obs, h);
 }

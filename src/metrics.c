@@ -358,8 +358,7 @@ void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, voi
         mark[bin[j]] = 0; /* leave the marks clean for the next call */
 }
 
-/* Snapshot with obs->lock held by the caller (for the last error). */
-int zmqobs__socket_stats_locked (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
+int zmqobs__socket_snapshot (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
 {
     /* The quantile cache is mutable state behind a const handle, guarded
      * by the observer's scratch lock. */
@@ -390,9 +389,11 @@ int zmqobs__socket_stats_locked (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
     for (int i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
         out->handshake_failures[i] = LOAD (&m->handshake_failures[i]);
     out->malformed_events = LOAD (&m->malformed);
+    pthread_mutex_lock (&obs->error_lock);
     out->last_error_event = m->last_error_event;
     out->last_error_value = m->last_error_value;
     memcpy (out->last_error_endpoint, m->last_error_endpoint, sizeof out->last_error_endpoint);
+    pthread_mutex_unlock (&obs->error_lock);
 
     out->bucket_count = h->hist_n;
     uint64_t total = 0;
@@ -423,8 +424,12 @@ int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t *out)
         errno = EINVAL;
         return -1;
     }
-    pthread_mutex_lock (&s->obs->lock);
-    int rc = zmqobs__socket_stats_locked (s, out);
-    pthread_mutex_unlock (&s->obs->lock);
-    return rc;
+    /* no registry lock: the caller owns s, and a scrape never holds a
+     * lock this waits on for longer than one socket's copy */
+    return zmqobs__socket_snapshot (s, out);
+}
+
+void zmqobs__socket_free (zmqobs_socket_t *s)
+{
+    zmqobs__free (s);
 }

@@ -3,15 +3,19 @@
  * that drains them (a background thread, or the host's own loop), the
  * safe stop order, and events turned into metrics.
  *
- * Control channel. Attach and detach run on the host socket's owner
- * thread; the loop runs elsewhere. They share one list of entries (socket,
- * stop deadline) under mon->lock; every change bumps mon->gen and writes
- * an eventfd that the loop polls next to the readers, so the loop rebuilds
- * its poll set. The eventfd is not a libzmq socket on purpose: it never
- * stops zmq_ctx_term from completing, whatever the shutdown order.
+ * The loop. Every reader's ZMQ_FD, an eventfd that wakes the loop, and
+ * the loop's sources (HTTP in host-driven mode) sit in one epoll set; the
+ * readers it reports go on a ready list, and a turn drains only those.
+ * Attach, detach and requests run on the host socket's owner thread; they
+ * hand their changes to the loop on a list under mon->lock (todo) and
+ * write the eventfd, so a turn's bookkeeping costs what changed, never
+ * what is attached. The eventfd is not a libzmq socket on purpose: it
+ * never stops zmq_ctx_term from completing, whatever the shutdown order.
+ * In host-driven mode the epoll descriptor itself is the one stable fd
+ * the host watches (zmqobs_fd).
  *
  * A reader is created and connected on the attach thread, then used only
- * by the loop; the mutex around the entry list orders the hand-off. The
+ * by the loop; the mutex around the lists orders the hand-off. The
  * reader's receive high-water mark is 0 (unlimited), so libzmq's monitor
  * socket can never block the host's I/O thread, even while the loop is
  * busy in a slow event callback.
@@ -30,7 +34,9 @@
  */
 #include "zmqobs_private.h"
 
+#include <limits.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,36 +65,53 @@ enum {
 #define BATCH 512                  /* messages per reader per loop turn */
 #define PREDRAIN_BATCHES 64        /* before a detach or request: a storm is cut off */
 
-typedef struct entry {
-    zmqobs_socket_t *s;
-    uint64_t deadline_ns; /* when stopping: give up on MONITOR_STOPPED */
-} entry_t;
+/* A node of the loop's epoll set: the wake eventfd, a source, or a
+ * reader (a socket's, or an orphan's once its socket is gone). */
+enum { N_WAKE = 1, N_SOURCE, N_READER };
+typedef struct zmqobs_rnode {
+    int kind;
+    int source;            /* N_SOURCE: its index */
+    void *reader;          /* N_READER: the PAIR, NULL once closed */
+    zmqobs_socket_t *s;    /* its socket, NULL for an orphan */
+    int fd;                /* the reader's ZMQ_FD, -1 once closed */
+    zmqobs_dlink_t ready;  /* on mon->ready */
+    zmqobs_dlink_t orphan; /* on mon->orphans */
+} rnode_t;
+
+#define SOURCES_MAX 4
+typedef struct {
+    rnode_t node; /* first: the epoll data points here */
+    int fd;
+    long (*timeout_ms) (zmqobs_t *);
+    void (*run) (zmqobs_t *);
+} source_t;
 
 struct zmqobs_monitor {
-    pthread_mutex_t lock;    /* entries, gen, quit, terminated, states */
+    pthread_mutex_t lock;    /* lists, quit, terminated, states, sources */
     pthread_cond_t cond;     /* signalled when a socket reaches MS_DONE */
     pthread_mutex_t cb_lock; /* held while the event callback runs */
     int efd;                 /* eventfd: wakes the loop */
+    int epfd;                /* epoll: readers, efd, sources */
     pthread_t thread;
     int has_thread;
     int quit;
-    int terminated; /* ETERM seen: readers closed, host sockets untouchable */
-    int waiters;    /* host-driven: attach/detach calls in progress */
-    uint64_t gen;   /* bumped on every change of entries/states */
-    entry_t *entries;
-    size_t count, cap;
-    size_t reserved; /* attaches in progress, each with room kept */
-    void **orphans;  /* readers of sockets the host closed too early */
+    int terminated;     /* ETERM seen: readers closed, host sockets untouchable */
+    int waiters;        /* host-driven: attach/detach calls in progress */
+    zmqobs_dlink_t all; /* every socket with a monitor (mon_link) */
+    size_t count;
+    size_t reserved;           /* attaches in progress, each with room kept */
+    zmqobs_socket_t **handles; /* hash of the handles, handle_cap buckets */
+    size_t handle_cap;
+    zmqobs_dlink_t todo;     /* sockets with news for the loop */
+    zmqobs_dlink_t stopping; /* detaches waiting for MONITOR_STOPPED */
+    zmqobs_dlink_t orphans;  /* readers of sockets the host closed too early */
     size_t norphans;
-    size_t orphans_cap; /* >= count + norphans: adopting never allocates */
+    rnode_t wake_node;
+    source_t sources[SOURCES_MAX];
 
-    /* loop side: touched only by the draining thread */
-    uint64_t seen_gen;
-    zmqobs_socket_t *serving; /* a request taken by the last refresh */
-    zmq_pollitem_t *items;    /* [0] eventfd, then readers, then HTTP */
-    zmqobs_socket_t **slots;  /* slots[i] owns items[1 + i] */
-    size_t nslots;
-    size_t items_cap;
+    /* loop side: the draining thread's (see the ready list) */
+    zmqobs_dlink_t ready;
+    zmqobs_socket_t *serving; /* a request taken by prepare */
 };
 
 /* ------------------------------------------------------------------------
@@ -97,12 +120,13 @@ struct zmqobs_monitor {
 
 static void note_error (zmqobs_socket_t *s, const zmqobs_event_t *ev)
 {
-    /* last_error_* are read by snapshots under the same lock */
-    pthread_mutex_lock (&s->obs->lock);
+    /* last_error_* are read by snapshots under the same small lock; no
+     * scrape holds it for longer than one socket's copy */
+    pthread_mutex_lock (&s->obs->error_lock);
     s->mon.last_error_event = ev->event;
     s->mon.last_error_value = ev->value;
     memcpy (s->mon.last_error_endpoint, ev->endpoint, ev->endpoint_len + 1);
-    pthread_mutex_unlock (&s->obs->lock);
+    pthread_mutex_unlock (&s->obs->error_lock);
 }
 
 /* FNV-1a of an endpoint, never 0 (0 marks a free slot). */
@@ -441,10 +465,8 @@ int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg)
      * arg (a FILE * the host is about to close) is never used again. It is
      * recursive, so a callback may replace itself. */
     pthread_mutex_lock (&self->monitor->cb_lock);
-    pthread_mutex_lock (&self->lock);
     self->event_fn = fn;
     self->event_arg = arg;
-    pthread_mutex_unlock (&self->lock);
     pthread_mutex_unlock (&self->monitor->cb_lock);
     return 0;
 }
@@ -480,10 +502,8 @@ static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
 {
     struct zmqobs_monitor *mon = obs->monitor;
     pthread_mutex_lock (&mon->cb_lock);
-    pthread_mutex_lock (&obs->lock);
     zmqobs_event_fn *fn = obs->event_fn;
     void *arg = obs->event_arg;
-    pthread_mutex_unlock (&obs->lock);
     if (fn) {
         zmqobs_event_info_t info = {
             .socket_name = s->name,
@@ -643,14 +663,6 @@ void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg)
  * Reading monitor messages
  * ---------------------------------------------------------------------- */
 
-static void close_reader (zmqobs_socket_t *s)
-{
-    if (s->reader) {
-        zmq_close (s->reader);
-        s->reader = NULL;
-    }
-}
-
 /* Receives the first part of a monitor message without waiting: 1, or 0
  * when none is pending, or -1 with errno (ETERM); on 0 and -1 the part is
  * closed already. */
@@ -700,9 +712,10 @@ static int orphan_recv (void *reader)
     return event == ZMQ_EVENT_MONITOR_STOPPED ? 2 : 1;
 }
 
-/* Drains up to BATCH messages of an orphan reader. Returns 1 once its
- * socket's monitor stopped (the reader may be closed), 0 when it must be
- * drained again later, -1 with errno on error (ETERM). */
+/* Drains up to BATCH messages of an orphan reader (the orphanage thread,
+ * which polls with zmq_poll). Returns 1 once its socket's monitor stopped
+ * (the reader may be closed), 0 when it must be drained again later, -1
+ * with errno on error (ETERM). */
 static int drain_orphan (void *reader)
 {
     for (int n = 0; n < BATCH; n++) {
@@ -715,12 +728,56 @@ static int drain_orphan (void *reader)
     return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * The ready list and the epoll set
+ *
+ * Every reader's ZMQ_FD sits in one epoll set, edge-triggered: libzmq's
+ * descriptor says "ZMQ_EVENTS may have changed", not "a message waits".
+ * A reader it reports joins the ready list; a turn drains each reader on
+ * the list once, up to BATCH messages, and a reader leaves the list only
+ * when a receive found nothing and ZMQ_EVENTS (read after that receive)
+ * has no ZMQ_POLLIN, which also re-arms the descriptor. So a turn costs
+ * what is ready, never what is attached.
+ *
+ * The list is the draining thread's: in threaded mode only the loop
+ * thread touches it; in host-driven mode the thread that holds mon->lock
+ * (zmqobs_process, or a detach on the polling thread).
+ * ---------------------------------------------------------------------- */
+
+static void ready_push (struct zmqobs_monitor *mon, rnode_t *n)
+{
+    if (!zmqobs__dl_linked (&n->ready))
+        zmqobs__dl_push (&mon->ready, &n->ready);
+}
+
+/* Takes a reader out of the epoll set and the ready list, then closes it.
+ * Draining thread (or mon->lock held in host-driven mode). */
+static void close_node_reader (struct zmqobs_monitor *mon, rnode_t *n)
+{
+    if (!n->reader)
+        return;
+    if (n->fd >= 0)
+        epoll_ctl (mon->epfd, EPOLL_CTL_DEL, n->fd, NULL);
+    zmqobs__dl_remove (&n->ready);
+    zmq_close (n->reader);
+    n->reader = NULL;
+    n->fd = -1;
+}
+
+static void close_reader (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
+{
+    if (s->node)
+        close_node_reader (mon, s->node);
+    s->reader = NULL;
+}
+
 /* Marks s done and wakes its detach; mon->lock held. */
 static void finish_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
-    close_reader (s);
+    close_reader (mon, s);
+    zmqobs__dl_remove (&s->stop_link);
+    zmqobs__dl_remove (&s->todo_link);
     STORE (&s->monitor_state, MS_DONE);
-    mon->gen++;
     pthread_cond_broadcast (&mon->cond);
 }
 
@@ -731,7 +788,7 @@ static void terminate_locked (struct zmqobs_monitor *mon);
  * zmq_ctx_term (libzmq stops every monitor when the context shuts down,
  * and the context cannot finish while a reader is open) or the host
  * monitoring the socket itself. Once s is done its detach may free it at
- * once, so the caller must not touch s again. */
+ * once, so the caller must not touch s (nor its node) again. */
 static void saw_stopped (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -784,27 +841,63 @@ int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock)
     return 1;
 }
 
-/* Drains up to BATCH messages of one reader; returns events handled, -1
- * with errno on a socket error (ETERM). Only the loop closes readers, so
- * s->reader is open here. */
-static int drain (zmqobs_t *obs, zmqobs_socket_t *s)
+/* What draining a reader found. */
+enum {
+    D_IDLE = 0, /* nothing left: off the ready list until its fd fires */
+    D_MORE,     /* the batch ran out: stays on the ready list */
+    D_GONE,     /* the reader is closed (its socket and node maybe freed) */
+    D_BURY,     /* an orphan's monitor stopped: close and free the node */
+    D_TERM      /* ETERM: every reader is closed */
+};
+
+/* Does the reader have a message? Reading ZMQ_EVENTS also lets libzmq
+ * process its commands, which re-arms the edge-triggered ZMQ_FD. 1, 0,
+ * or -1 with errno (ETERM). */
+static int has_input (void *reader)
 {
-    int n = 0;
-    int state = LOAD (&s->monitor_state);
-    if (state != MS_ACTIVE && state != MS_STOPPING && state != MS_ORPHAN)
-        return 0;
-    while (n < BATCH) {
-        int rc = zmqobs__monitor_recv (obs, s, s->reader);
+    int events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt (reader, ZMQ_EVENTS, &events, &size) != 0)
+        return -1;
+    return (events & ZMQ_POLLIN) != 0;
+}
+
+/* Drains up to budget messages of one reader node (a socket's, or an
+ * orphan's), adding the events handled to *events. Draining thread. */
+static int drain_node (zmqobs_t *obs, rnode_t *n, int budget, int *events)
+{
+    int got = 0;
+    while (got < budget) {
+        void *reader = n->reader;
+        if (!reader)
+            return D_GONE;
+        zmqobs_socket_t *s = n->s;
+        int rc;
+        if (s) {
+            int state = LOAD (&s->monitor_state);
+            if (state != MS_ACTIVE && state != MS_STOPPING && state != MS_ORPHAN)
+                return D_GONE;
+            rc = zmqobs__monitor_recv (obs, s, reader);
+        } else
+            rc = orphan_recv (reader);
+        if (rc == 0) {
+            rc = has_input (reader);
+            if (rc == 0)
+                return D_IDLE;
+            if (rc > 0)
+                continue;
+        }
         if (rc < 0)
-            return -1;
-        if (rc == 0)
-            break;
-        n++;
+            return errno == ETERM ? D_TERM : D_IDLE;
+        got++;
+        if (s)
+            (*events)++;
         if (rc == 2)
-            break; /* stopped: s may be freed already, and after ETERM
-                      every reader is closed */
+            /* stopped: s and n may be freed already, and after ETERM
+             * every reader is closed; an orphan's node is the caller's */
+            return s ? D_GONE : D_BURY;
     }
-    return n;
+    return D_MORE;
 }
 
 /* ------------------------------------------------------------------------
@@ -825,149 +918,98 @@ void zmqobs__monitor_wake (zmqobs_t *obs)
         wake (obs->monitor);
 }
 
-/* Grows the loop's arrays to hold n items; -1 with ENOMEM. */
-static int reserve_items (struct zmqobs_monitor *mon, size_t n)
-{
-    if (n <= mon->items_cap)
-        return 0;
-    size_t cap = mon->items_cap ? mon->items_cap : 16;
-    while (cap < n)
-        cap *= 2;
-    zmq_pollitem_t *items = zmqobs__calloc (cap, sizeof *items);
-    zmqobs_socket_t **slots = zmqobs__calloc (cap, sizeof *slots);
-    if (!items || !slots) {
-        zmqobs__free (items);
-        zmqobs__free (slots);
-        return -1;
-    }
-    if (mon->items_cap) {
-        memcpy (items, mon->items, mon->items_cap * sizeof *items);
-        memcpy (slots, mon->slots, mon->items_cap * sizeof *slots);
-    }
-    zmqobs__free (mon->items);
-    zmqobs__free (mon->slots);
-    mon->items = items;
-    mon->slots = slots;
-    mon->items_cap = cap;
-    return 0;
-}
-
 /* Closes every reader at once so zmq_ctx_term can complete; from now on
  * no host socket is touched (the host may have closed them). mon->lock
- * held. */
+ * held, on the draining thread. */
 static void terminate_locked (struct zmqobs_monitor *mon)
 {
     mon->terminated = 1;
-    for (size_t i = 0; i < mon->count; i++) {
-        zmqobs_socket_t *s = mon->entries[i].s;
+    for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next) {
+        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link);
         if (s->monitor_state != MS_DONE)
             finish_locked (mon, s);
     }
-    for (size_t i = 0; i < mon->norphans; i++)
-        zmq_close (mon->orphans[i]);
-    mon->norphans = 0;
-    mon->gen++;
+    while (!zmqobs__dl_empty (&mon->orphans)) {
+        rnode_t *n = ZMQOBS__CONTAINER (mon->orphans.next, rnode_t, orphan);
+        zmqobs__dl_remove (&n->orphan);
+        close_node_reader (mon, n);
+        zmqobs__free (n);
+        mon->norphans--;
+    }
+    while (!zmqobs__dl_empty (&mon->ready))
+        zmqobs__dl_remove (mon->ready.next);
 }
 
-/* Moves s's reader to the orphans; s is done. mon->lock held, and the
- * caller is the draining thread or the loop is not using the reader. */
+/* Moves s's reader to the orphans; s is done. mon->lock held, on the
+ * draining thread. The node was allocated with the socket, so adopting
+ * never allocates. */
 static void adopt_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
-    if (s->reader && mon->norphans < mon->orphans_cap) {
-        mon->orphans[mon->norphans++] = s->reader;
+    rnode_t *n = s->node;
+    if (n && n->reader) {
+        n->s = NULL;
+        zmqobs__dl_push (&mon->orphans, &n->orphan);
+        mon->norphans++;
+        ready_push (mon, n); /* what is queued may be its MONITOR_STOPPED */
+        s->node = NULL;
         s->reader = NULL;
     }
-    /* (the capacity is reserved at attach; closing is the last resort) */
     finish_locked (mon, s);
 }
 
 /* An orphan reader whose monitor stopped: closed and forgotten. mon->lock
  * held (or the host-driven caller's thread). */
-static void bury_locked (struct zmqobs_monitor *mon, void *reader)
+static void bury_locked (struct zmqobs_monitor *mon, rnode_t *n)
 {
-    for (size_t i = 0; i < mon->norphans; i++)
-        if (mon->orphans[i] == reader) {
-            mon->orphans[i] = mon->orphans[--mon->norphans];
-            break;
-        }
-    zmq_close (reader);
-    mon->gen++;
+    zmqobs__dl_remove (&n->orphan);
+    mon->norphans--;
+    close_node_reader (mon, n);
+    zmqobs__free (n);
 }
 
-/* Rebuilds the reader part of the poll set when something changed, and
- * settles stops that are due; returns the poll timeout the stops allow
- * (-1 for none). mon->lock held (or the host-driven caller's thread). */
-static long refresh_locked (zmqobs_t *obs)
+/* Takes in what the owner threads changed (new readers, requests, stops,
+ * orphans) and settles stops that are due; returns the poll timeout the
+ * stops allow (-1 for none). Costs what changed, never what is attached.
+ * mon->lock held, on the draining thread. */
+static long prepare_locked (zmqobs_t *obs)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    uint64_t now = 0;
-    long timeout = -1;
-    for (size_t i = 0; i < mon->count; i++) {
-        entry_t *e = &mon->entries[i];
-        zmqobs_socket_t *s = e->s;
-        if (s->req_state == REQ_ASKED && !mon->serving && !mon->terminated
-            && s->monitor_state == MS_ACTIVE) {
+    zmqobs_dlink_t *l = mon->todo.next;
+    while (l != &mon->todo) {
+        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, todo_link);
+        l = l->next;
+        int state = s->monitor_state;
+        if (s->req_state == REQ_ASKED && !mon->terminated && state == MS_ACTIVE) {
+            if (mon->serving)
+                continue; /* one request at a time: this one waits */
             s->req_state = REQ_TAKEN;
             mon->serving = s;
         }
-        if (s->monitor_state == MS_ORPHAN)
+        zmqobs__dl_remove (&s->todo_link);
+        if (s->node && s->node->reader)
+            ready_push (mon, s->node); /* new, or asked for: look at it */
+        if (state == MS_ORPHAN)
             adopt_locked (mon, s);
-        else if (s->monitor_state == MS_STOPPING) {
-            if (!now)
-                now = zmqobs__now_ns ();
-            if (now >= e->deadline_ns || !s->reader)
-                finish_locked (mon, s);
-            else {
-                long ms = (long) ((e->deadline_ns - now) / 1000000u) + 1;
-                if (timeout < 0 || ms < timeout)
-                    timeout = ms;
-            }
-        }
+        else if (state == MS_STOPPING && !zmqobs__dl_linked (&s->stop_link))
+            zmqobs__dl_push (&mon->stopping, &s->stop_link);
     }
-    if (mon->seen_gen != mon->gen) {
-        /* The set always matches the entries now, so it never holds a
-         * socket that is done (and maybe freed). Short of memory, only the
-         * readers that fit are polled (the rest queue without blocking
-         * libzmq) and the growth is retried shortly. */
-        int grown = reserve_items (mon, mon->count + mon->norphans + 1) == 0;
-        mon->items[0] = (zmq_pollitem_t) {.socket = NULL, .fd = mon->efd, .events = ZMQ_POLLIN};
-        size_t n = 0;
-        for (size_t i = 0; i < mon->count && 1 + n < mon->items_cap; i++) {
-            zmqobs_socket_t *s = mon->entries[i].s;
-            int state = LOAD (&s->monitor_state);
-            if (s->reader && (state == MS_ACTIVE || state == MS_STOPPING)) {
-                mon->items[1 + n] = (zmq_pollitem_t) {.socket = s->reader, .events = ZMQ_POLLIN};
-                mon->slots[n++] = s;
-            }
+    long timeout = -1;
+    uint64_t now = 0;
+    l = mon->stopping.next;
+    while (l != &mon->stopping) {
+        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, stop_link);
+        l = l->next;
+        if (!now)
+            now = zmqobs__now_ns ();
+        if (now >= s->stop_deadline_ns || !s->reader)
+            finish_locked (mon, s);
+        else {
+            long ms = (long) ((s->stop_deadline_ns - now) / 1000000u) + 1;
+            if (timeout < 0 || ms < timeout)
+                timeout = ms;
         }
-        /* orphans after the readers, with no socket in their slot */
-        for (size_t i = 0; i < mon->norphans && 1 + n < mon->items_cap; i++) {
-            mon->items[1 + n] = (zmq_pollitem_t) {.socket = mon->orphans[i], .events = ZMQ_POLLIN};
-            mon->slots[n++] = NULL;
-        }
-        mon->nslots = n;
-        if (grown)
-            mon->seen_gen = mon->gen;
-        else if (timeout < 0 || timeout > 10)
-            timeout = 10;
     }
     return timeout;
-}
-
-/* Appends the HTTP items after the readers; returns how many. */
-static int http_items (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    size_t base = 1 + mon->nslots;
-    int need = zmqobs__http_pollitems (obs, mon->items + base, (int) (mon->items_cap - base));
-    if (need > 0 && (size_t) need > mon->items_cap - base) {
-        if (reserve_items (mon, base + (size_t) need) != 0)
-            return 0;
-        need = zmqobs__http_pollitems (obs, mon->items + base, (int) (mon->items_cap - base));
-        if (need < 0 || (size_t) need > mon->items_cap - base)
-            return 0;
-    }
-    return need > 0 ? need : 0;
 }
 
 static long min_timeout (long a, long b)
@@ -990,52 +1032,6 @@ static void terminate_from_turn (struct zmqobs_monitor *mon, int own)
         pthread_mutex_unlock (&mon->lock);
 }
 
-/* Drains one reader for turn() and adds what it handled to *events.
- * Returns 0, or -1 with errno ETERM once the context is going away and
- * every reader is closed (a socket error other than ETERM skips the
- * reader until the next turn). */
-static int drain_slot (zmqobs_t *obs, zmqobs_socket_t *s, int own, int *events)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    int n = drain (obs, s);
-    if (n < 0) {
-        if (errno != ETERM)
-            return 0;
-        terminate_from_turn (mon, own);
-        errno = ETERM;
-        return -1;
-    }
-    *events += n;
-    if (mon->terminated) {
-        /* a MONITOR_STOPPED revealed ETERM: every slot is done (this
-         * thread set the flag, so it reads it without the lock) */
-        errno = ETERM;
-        return -1;
-    }
-    return 0;
-}
-
-/* Drains an orphan reader for turn(), closing it once its monitor stopped.
- * Returns 0, or -1 with errno ETERM once every reader is closed. */
-static int drain_orphan_slot (zmqobs_t *obs, void *reader, int own)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    int rc = drain_orphan (reader);
-    if (rc < 0 && errno == ETERM) {
-        terminate_from_turn (mon, own);
-        errno = ETERM;
-        return -1;
-    }
-    if (rc != 0) {
-        if (own)
-            pthread_mutex_lock (&mon->lock);
-        bury_locked (mon, reader);
-        if (own)
-            pthread_mutex_unlock (&mon->lock);
-    }
-    return 0;
-}
-
 /* What a request does once the events queued before it are counted.
  * Draining thread (or nobody drains s). */
 static void apply_request (zmqobs_socket_t *s)
@@ -1044,25 +1040,25 @@ static void apply_request (zmqobs_socket_t *s)
         mark_endpoint (&s->mon, s->req_ep, strlen (s->req_ep), s->req_port, s->req_op == OP_CLOSE);
 }
 
-/* Serves the request the last refresh took: first what the socket's
- * monitor has queued (a storm is cut off after PREDRAIN_BATCHES), then the
- * request itself. The socket is alive: its owner waits for this. Returns
- * 0, or -1 with errno ETERM once every reader is closed. */
+/* Serves the request prepare took: first what the socket's monitor has
+ * queued (a storm is cut off after PREDRAIN_BATCHES), then the request
+ * itself. The socket is alive: its owner waits for this. Returns 0, or -1
+ * with errno ETERM once every reader is closed. */
 static int serve_request (zmqobs_t *obs, int own)
 {
     struct zmqobs_monitor *mon = obs->monitor;
     zmqobs_socket_t *t = mon->serving;
     mon->serving = NULL;
-    int rc = 0, err = 0;
-    for (int k = 0; k < PREDRAIN_BATCHES && LOAD (&t->monitor_state) == MS_ACTIVE; k++) {
-        int n = drain (obs, t);
-        if (n < 0) {
-            rc = -1;
-            err = errno;
-            break;
-        }
-        if (n < BATCH)
-            break;
+    int term = 0, events = 0;
+    rnode_t *n = t->node;
+    if (n && LOAD (&t->monitor_state) == MS_ACTIVE) {
+        int rc = drain_node (obs, n, PREDRAIN_BATCHES * BATCH, &events);
+        if (rc == D_TERM)
+            term = 1;
+        else if (rc == D_IDLE)
+            zmqobs__dl_remove (&n->ready);
+        else if (rc == D_MORE)
+            ready_push (mon, n);
     }
     if (own)
         pthread_mutex_lock (&mon->lock);
@@ -1071,7 +1067,7 @@ static int serve_request (zmqobs_t *obs, int own)
     pthread_cond_broadcast (&mon->cond);
     if (own)
         pthread_mutex_unlock (&mon->lock);
-    if (rc < 0 && err == ETERM) {
+    if (term) {
         terminate_from_turn (mon, own);
         errno = ETERM;
         return -1;
@@ -1079,65 +1075,118 @@ static int serve_request (zmqobs_t *obs, int own)
     return 0;
 }
 
-/* One turn of the loop: poll, then handle what is ready. Returns events
- * handled, or -1 with errno ETERM (readers closed) or another errno. In
- * threaded mode mon->lock is not held on entry; in host-driven mode it is. */
+#define EPOLL_BATCH 64
+
+/* Runs the sources that are due (their fd was reported, or their timeout
+ * came); host-driven mode, mon->lock held. */
+static void run_sources (zmqobs_t *obs, const int *fired)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    for (int i = 0; i < SOURCES_MAX; i++) {
+        source_t *src = &mon->sources[i];
+        if (!src->run)
+            continue;
+        if (fired[i] || (src->timeout_ms && src->timeout_ms (obs) == 0))
+            src->run (obs);
+    }
+}
+
+/* The poll timeout the sources allow; host-driven mode, mon->lock held. */
+static long sources_timeout (zmqobs_t *obs)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    long t = -1;
+    for (int i = 0; i < SOURCES_MAX; i++)
+        if (mon->sources[i].run && mon->sources[i].timeout_ms)
+            t = min_timeout (t, mon->sources[i].timeout_ms (obs));
+    return t;
+}
+
+/* One turn of the loop: take in changes, wait (at most timeout_ms) for
+ * what is ready, drain each ready reader once. Returns events handled, or
+ * -1 with errno ETERM (readers closed) or another errno. In threaded mode
+ * mon->lock is not held on entry; in host-driven mode it is. */
 static int turn (zmqobs_t *obs, long timeout_ms)
 {
     struct zmqobs_monitor *mon = obs->monitor;
     int own = !obs->host_driven;
     if (own)
         pthread_mutex_lock (&mon->lock);
-    long stop_timeout = refresh_locked (obs);
+    long stop_timeout = prepare_locked (obs);
     if (own)
         pthread_mutex_unlock (&mon->lock);
-    if (mon->items_cap == 0) {
-        errno = ENOMEM;
-        return -1;
-    }
     if (mon->serving) {
-        /* then poll as usual, so that a run of requests cannot starve the
-         * other readers; a reader may have closed meanwhile, so the set is
-         * refreshed first (and may take the next request: no waiting) */
+        /* then drain as usual, so that a run of requests cannot starve
+         * the other readers; the next request is taken at once (no
+         * waiting for it) */
         if (serve_request (obs, own) < 0)
             return -1;
         if (own)
             pthread_mutex_lock (&mon->lock);
-        stop_timeout = refresh_locked (obs);
+        stop_timeout = prepare_locked (obs);
         if (own)
             pthread_mutex_unlock (&mon->lock);
         if (mon->serving)
             timeout_ms = 0;
     }
-    size_t nr = mon->nslots;
+    long timeout = min_timeout (timeout_ms, stop_timeout);
+    if (!own)
+        timeout = min_timeout (timeout, sources_timeout (obs));
+    if (!zmqobs__dl_empty (&mon->ready))
+        timeout = 0;
+    if (timeout > INT_MAX)
+        timeout = INT_MAX;
+    struct epoll_event evs[EPOLL_BATCH];
+    int nev = epoll_wait (mon->epfd, evs, EPOLL_BATCH, (int) timeout);
+    if (nev < 0)
+        return -1; /* EINTR */
+    int fired[SOURCES_MAX] = {0};
+    for (int i = 0; i < nev; i++) {
+        rnode_t *n = evs[i].data.ptr;
+        if (n == &mon->wake_node) {
+            uint64_t value;
+            ssize_t got = read (mon->efd, &value, sizeof value);
+            (void) got;
+        } else if (n->kind == N_SOURCE)
+            fired[n->source] = 1;
+        else
+            ready_push (mon, n);
+    }
+    if (!own)
+        run_sources (obs, fired);
+    /* each reader that was ready when the turn began, once, in order; one
+     * with more than a batch goes to the back */
     int events = 0;
-    int nh = http_items (obs);
-    long timeout =
-        min_timeout (timeout_ms, min_timeout (stop_timeout, zmqobs__http_timeout_ms (obs)));
-    int rc = zmq_poll (mon->items, (int) (1 + nr + (size_t) nh), timeout);
-    if (rc < 0) {
-        int err = errno;
-        if (err == ETERM)
+    zmqobs_dlink_t *last = mon->ready.prev;
+    while (!zmqobs__dl_empty (&mon->ready)) {
+        zmqobs_dlink_t *l = mon->ready.next;
+        rnode_t *n = ZMQOBS__CONTAINER (l, rnode_t, ready);
+        int final = l == last;
+        zmqobs__dl_remove (l);
+        int rc = drain_node (obs, n, BATCH, &events);
+        if (rc == D_TERM) {
             terminate_from_turn (mon, own);
-        errno = err;
-        return -1;
-    }
-    if (mon->items[0].revents & ZMQ_POLLIN) {
-        uint64_t value;
-        ssize_t got = read (mon->efd, &value, sizeof value);
-        (void) got;
-    }
-    for (size_t i = 0; i < nr; i++) {
-        if (!(mon->items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
-            continue;
-        /* a reader is only closed by this thread, so it is still open */
-        if (mon->slots[i] ? drain_slot (obs, mon->slots[i], own, &events) < 0
-                          : drain_orphan_slot (obs, mon->items[1 + i].socket, own) < 0)
+            errno = ETERM;
             return -1;
+        }
+        if (rc == D_MORE)
+            ready_push (mon, n);
+        else if (rc == D_BURY) {
+            if (own)
+                pthread_mutex_lock (&mon->lock);
+            bury_locked (mon, n);
+            if (own)
+                pthread_mutex_unlock (&mon->lock);
+        }
+        if (mon->terminated) {
+            /* a MONITOR_STOPPED revealed ETERM: every reader is closed
+             * (this thread set the flag, so it reads it without the lock) */
+            errno = ETERM;
+            return -1;
+        }
+        if (final)
+            break;
     }
-    /* also with no items ready or none at all: HTTP expires its
-     * connections here */
-    zmqobs__http_dispatch (obs, mon->items + 1 + nr, nh);
     return events;
 }
 
@@ -1148,27 +1197,71 @@ static void *loop (void *arg)
     for (;;) {
         pthread_mutex_lock (&mon->lock);
         int quit = mon->quit;
-        int terminated = mon->terminated;
         pthread_mutex_unlock (&mon->lock);
         if (quit)
             break;
-        int rc = turn (obs, -1);
-        if (rc < 0 && errno != EINTR && errno != ETERM && !terminated) {
-            /* unexpected (ENOMEM while growing): do not spin */
-            struct timespec pause = {0, 10 * 1000 * 1000};
-            nanosleep (&pause, NULL);
-        } else if (rc < 0 && errno == ETERM && terminated) {
-            /* HTTP items from the dead context keep failing: wait for
-             * the control channel alone */
-            zmq_pollitem_t ctl = {.socket = NULL, .fd = mon->efd, .events = ZMQ_POLLIN};
-            if (zmq_poll (&ctl, 1, 100) > 0) {
-                uint64_t value;
-                ssize_t got = read (mon->efd, &value, sizeof value);
-                (void) got;
-            }
-        }
+        /* after ETERM every reader is closed and the set holds only the
+         * control descriptor: the wait below sleeps until quit */
+        turn (obs, -1);
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Sources (host-driven mode: HTTP)
+ * ---------------------------------------------------------------------- */
+
+static void enter (zmqobs_t *obs);
+static void leave (zmqobs_t *obs);
+
+int zmqobs__loop_add_source (zmqobs_t *obs, int fd, long (*timeout_ms) (zmqobs_t *),
+                             void (*run) (zmqobs_t *))
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    enter (obs);
+    pthread_mutex_lock (&mon->lock);
+    int id = -1, err = ENOSPC;
+    for (int i = 0; i < SOURCES_MAX && id < 0; i++)
+        if (!mon->sources[i].run)
+            id = i;
+    if (id >= 0) {
+        source_t *src = &mon->sources[id];
+        src->node.kind = N_SOURCE;
+        src->node.source = id;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &src->node};
+        if (epoll_ctl (mon->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            err = errno;
+            id = -1;
+        } else {
+            src->fd = fd;
+            src->timeout_ms = timeout_ms;
+            src->run = run;
+        }
+    }
+    pthread_mutex_unlock (&mon->lock);
+    leave (obs);
+    wake (mon);
+    if (id < 0)
+        errno = err;
+    return id;
+}
+
+void zmqobs__loop_remove_source (zmqobs_t *obs, int id)
+{
+    struct zmqobs_monitor *mon = obs->monitor;
+    if (id < 0 || id >= SOURCES_MAX)
+        return;
+    enter (obs);
+    pthread_mutex_lock (&mon->lock);
+    source_t *src = &mon->sources[id];
+    if (src->run) {
+        epoll_ctl (mon->epfd, EPOLL_CTL_DEL, src->fd, NULL);
+        src->run = NULL;
+        src->timeout_ms = NULL;
+        src->fd = -1;
+    }
+    pthread_mutex_unlock (&mon->lock);
+    leave (obs);
 }
 
 /* ------------------------------------------------------------------------
@@ -1180,9 +1273,23 @@ int zmqobs__monitor_init (zmqobs_t *obs)
     struct zmqobs_monitor *mon = zmqobs__calloc (1, sizeof *mon);
     if (!mon)
         return -1;
+    zmqobs__dl_init (&mon->all);
+    zmqobs__dl_init (&mon->todo);
+    zmqobs__dl_init (&mon->stopping);
+    zmqobs__dl_init (&mon->orphans);
+    zmqobs__dl_init (&mon->ready);
+    for (int i = 0; i < SOURCES_MAX; i++)
+        mon->sources[i].fd = -1;
     mon->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (mon->efd < 0) {
+    mon->epfd = epoll_create1 (EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &mon->wake_node};
+    mon->wake_node.kind = N_WAKE;
+    if (mon->efd < 0 || mon->epfd < 0 || epoll_ctl (mon->epfd, EPOLL_CTL_ADD, mon->efd, &ev) != 0) {
         int err = errno;
+        if (mon->efd >= 0)
+            close (mon->efd);
+        if (mon->epfd >= 0)
+            close (mon->epfd);
         zmqobs__free (mon);
         errno = err;
         return -1;
@@ -1195,9 +1302,6 @@ int zmqobs__monitor_init (zmqobs_t *obs)
     pthread_mutex_init (&mon->cb_lock, &attr);
     pthread_mutexattr_destroy (&attr);
     obs->monitor = mon;
-    mon->gen = 1; /* differs from seen_gen: the first turn builds the set */
-    if (reserve_items (mon, 16) != 0)
-        goto fail;
     if (!obs->host_driven) {
         int rc = pthread_create (&mon->thread, NULL, loop, obs);
         if (rc != 0) {
@@ -1273,9 +1377,11 @@ static void rehome_orphans (struct zmqobs_monitor *mon)
     orphanage_t *o = zmqobs__malloc (sizeof *o + mon->norphans * sizeof o->items[0]);
     int started = 0;
     if (o) {
-        o->n = mon->norphans;
-        for (size_t i = 0; i < o->n; i++)
-            o->items[i] = (zmq_pollitem_t) {.socket = mon->orphans[i], .events = ZMQ_POLLIN};
+        o->n = 0;
+        for (zmqobs_dlink_t *l = mon->orphans.next; l != &mon->orphans; l = l->next) {
+            rnode_t *n = ZMQOBS__CONTAINER (l, rnode_t, orphan);
+            o->items[o->n++] = (zmq_pollitem_t) {.socket = n->reader, .events = ZMQ_POLLIN};
+        }
         pthread_attr_t attr;
         pthread_t thread;
         pthread_attr_init (&attr);
@@ -1288,11 +1394,15 @@ static void rehome_orphans (struct zmqobs_monitor *mon)
             zmqobs__free (o);
         }
     }
-    if (!started)
-        /* no memory or no thread: the last resort, closing, risks a
-         * libzmq I/O thread blocked on that socket's next event */
-        for (size_t i = 0; i < mon->norphans; i++)
-            zmq_close (mon->orphans[i]);
+    while (!zmqobs__dl_empty (&mon->orphans)) {
+        rnode_t *n = ZMQOBS__CONTAINER (mon->orphans.next, rnode_t, orphan);
+        zmqobs__dl_remove (&n->orphan);
+        if (!started)
+            /* no memory or no thread: the last resort, closing, risks a
+             * libzmq I/O thread blocked on that socket's next event */
+            zmq_close (n->reader);
+        zmqobs__free (n);
+    }
     mon->norphans = 0;
 }
 
@@ -1310,13 +1420,11 @@ void zmqobs__monitor_fini (zmqobs_t *obs)
         mon->has_thread = 0;
     }
     /* every socket was detached first; close anything left regardless */
-    for (size_t i = 0; i < mon->count; i++)
-        close_reader (mon->entries[i].s);
+    for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next)
+        close_reader (mon, ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link));
     rehome_orphans (mon);
-    zmqobs__free (mon->orphans);
-    zmqobs__free (mon->entries);
-    zmqobs__free (mon->items);
-    zmqobs__free (mon->slots);
+    zmqobs__free (mon->handles);
+    close (mon->epfd);
     close (mon->efd);
     pthread_mutex_destroy (&mon->cb_lock);
     pthread_cond_destroy (&mon->cond);
@@ -1325,18 +1433,70 @@ void zmqobs__monitor_fini (zmqobs_t *obs)
     obs->monitor = NULL;
 }
 
-/* Is handle already attached to this observer? A second monitor on the
- * same socket would silently stop the first one. */
-static int handle_attached (zmqobs_t *obs, void *handle)
+/* ------------------------------------------------------------------------
+ * The handles being monitored: a hash, so attach checks for a duplicate
+ * in O(1). mon->lock held.
+ * ---------------------------------------------------------------------- */
+
+static size_t handle_bucket (const void *handle, size_t cap)
 {
-    struct zmqobs_monitor *mon = obs->monitor;
-    int found = 0;
-    pthread_mutex_lock (&mon->lock);
-    for (size_t i = 0; i < mon->count && !found; i++)
-        found = mon->entries[i].s->hot.handle == handle;
-    pthread_mutex_unlock (&mon->lock);
-    return found;
+    uint64_t x = (uint64_t) (uintptr_t) handle;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t) x & (cap - 1);
 }
+
+static int handle_attached_locked (struct zmqobs_monitor *mon, void *handle)
+{
+    if (!mon->handle_cap)
+        return 0;
+    for (zmqobs_socket_t *s = mon->handles[handle_bucket (handle, mon->handle_cap)]; s;
+         s = s->handle_next)
+        if (s->hot.handle == handle)
+            return 1;
+    return 0;
+}
+
+/* Makes room for one more handle (doubling, so O(1) amortised); -1 with
+ * ENOMEM. */
+static int handle_reserve_locked (struct zmqobs_monitor *mon)
+{
+    if (mon->count + mon->reserved + 1 <= mon->handle_cap)
+        return 0;
+    size_t cap = mon->handle_cap ? mon->handle_cap * 2 : 64;
+    zmqobs_socket_t **b = zmqobs__calloc (cap, sizeof *b);
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < mon->handle_cap; i++)
+        for (zmqobs_socket_t *s = mon->handles[i], *next; s; s = next) {
+            next = s->handle_next;
+            size_t k = handle_bucket (s->hot.handle, cap);
+            s->handle_next = b[k];
+            b[k] = s;
+        }
+    zmqobs__free (mon->handles);
+    mon->handles = b;
+    mon->handle_cap = cap;
+    return 0;
+}
+
+static void handle_remove_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
+{
+    if (!mon->handle_cap)
+        return;
+    for (zmqobs_socket_t **pp = &mon->handles[handle_bucket (s->hot.handle, mon->handle_cap)]; *pp;
+         pp = &(*pp)->handle_next)
+        if (*pp == s) {
+            *pp = s->handle_next;
+            s->handle_next = NULL;
+            return;
+        }
+}
+
+/* ------------------------------------------------------------------------
+ * Attach
+ * ---------------------------------------------------------------------- */
 
 /* A socket of another libzmq context would bind its monitor endpoint in
  * that context, where our reader never connects: its first event would
@@ -1367,9 +1527,10 @@ static int check_context (zmqobs_t *obs, void *handle, void *reader, uint64_t se
 }
 
 /* Host-driven mode: a zmqobs_process in another thread may be waiting in
- * zmq_poll with the lock held. enter() makes it return and keeps it from
- * taking the lock again until leave(); otherwise the host's loop could
- * win the lock back every time and attach or detach would wait for ever. */
+ * epoll_wait with the lock held. enter() makes it return and keeps it
+ * from taking the lock again until leave(); otherwise the host's loop
+ * could win the lock back every time and attach or detach would wait for
+ * ever. */
 static void enter (zmqobs_t *obs)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -1406,54 +1567,51 @@ int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s)
 static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    if (handle_attached (obs, handle)) {
-        errno = EEXIST;
+    zmqobs__dl_init (&s->mon_link);
+    zmqobs__dl_init (&s->todo_link);
+    zmqobs__dl_init (&s->stop_link);
+    /* the node outlives s if the reader is orphaned, so adopting it never
+     * allocates */
+    rnode_t *n = zmqobs__calloc (1, sizeof *n);
+    if (!n)
         return -1;
-    }
-    /* reserve the entry first: nothing can fail once the monitor runs.
-     * Attaches on other threads reserve too, so room is counted for all
-     * of them (mon->reserved) until each appends or gives up. */
+    n->kind = N_READER;
+    n->fd = -1;
+    zmqobs__dl_init (&n->ready);
+    zmqobs__dl_init (&n->orphan);
+    /* reserve the room first: nothing can fail once the monitor runs.
+     * Attaches on other threads reserve too (mon->reserved). */
     pthread_mutex_lock (&mon->lock);
-    int terminated = mon->terminated;
-    size_t want = mon->count + mon->reserved + 1;
-    if (!terminated && mon->cap < want) {
-        size_t cap = mon->cap ? mon->cap * 2 : 8;
-        while (cap < want)
-            cap *= 2;
-        entry_t *grown = zmqobs__calloc (cap, sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock (&mon->lock);
-            return -1;
-        }
-        if (mon->count)
-            memcpy (grown, mon->entries, mon->count * sizeof *grown);
-        zmqobs__free (mon->entries);
-        mon->entries = grown;
-        mon->cap = cap;
-    }
-    if (!terminated && mon->orphans_cap < want + mon->norphans) {
-        size_t cap = 2 * (want + mon->norphans);
-        void **grown = zmqobs__calloc (cap, sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock (&mon->lock);
-            return -1;
-        }
-        if (mon->norphans)
-            memcpy (grown, mon->orphans, mon->norphans * sizeof *grown);
-        zmqobs__free (mon->orphans);
-        mon->orphans = grown;
-        mon->orphans_cap = cap;
-    }
-    if (!terminated)
+    int terminated = mon->terminated, err = ETERM;
+    if (!terminated && handle_attached_locked (mon, handle))
+        err = EEXIST;
+    else if (!terminated && handle_reserve_locked (mon) != 0)
+        err = ENOMEM;
+    else if (!terminated)
+        err = 0;
+    if (!err)
         mon->reserved++;
     pthread_mutex_unlock (&mon->lock);
-    if (terminated) {
-        errno = ETERM;
+    if (err) {
+        zmqobs__free (n);
+        errno = err;
         return -1;
     }
     void *reader = NULL;
     int rc = start_monitor (obs, s, handle, &reader);
-    int err = errno;
+    err = errno;
+    int fd = -1;
+    if (rc == 0) {
+        size_t size = sizeof fd;
+        if (zmq_getsockopt (reader, ZMQ_FD, &fd, &size) != 0) {
+            /* ETERM: stop the monitor again, the reader still drains it
+             * while the term closes it below */
+            err = errno;
+            rc = -1;
+            zmq_socket_monitor (handle, NULL, 0);
+            zmq_close (reader);
+        }
+    }
     pthread_mutex_lock (&mon->lock);
     mon->reserved--;
     if (rc == 0 && mon->terminated) {
@@ -1464,14 +1622,42 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         err = ETERM;
     }
     if (rc == 0) {
+        n->reader = reader;
+        n->fd = fd;
+        n->s = s;
+        s->node = n;
         s->reader = reader;
         STORE (&s->monitor_state, MS_ACTIVE);
-        mon->entries[mon->count++] = (entry_t) {s, 0};
-        mon->gen++;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = n};
+        if (epoll_ctl (mon->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            /* (cannot happen for a fresh descriptor short of kernel
+             * memory) the loop cannot watch it: undo, the monitor is
+             * stopped while this thread still reads it */
+            err = errno;
+            rc = -1;
+            zmq_socket_monitor (handle, NULL, 0);
+            while (orphan_recv (reader) == 1)
+                ;
+            zmq_close (reader);
+            s->node = NULL;
+            s->reader = NULL;
+            STORE (&s->monitor_state, MS_NONE);
+        } else {
+            zmqobs__dl_push (&mon->all, &s->mon_link);
+            size_t k = handle_bucket (handle, mon->handle_cap);
+            s->handle_next = mon->handles[k];
+            mon->handles[k] = s;
+            mon->count++;
+            /* the loop looks at the new reader once: events may be
+             * queued already */
+            zmqobs__dl_push (&mon->todo, &s->todo_link);
+        }
     }
     pthread_mutex_unlock (&mon->lock);
     if (rc == 0)
         wake (mon);
+    else
+        zmqobs__free (n);
     errno = err;
     return rc;
 }
@@ -1480,10 +1666,7 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
  * the host socket as it was. */
 static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out)
 {
-
-    pthread_mutex_lock (&obs->lock);
-    uint64_t seq = ++obs->attach_seq;
-    pthread_mutex_unlock (&obs->lock);
+    uint64_t seq = ADD (&obs->attach_seq, 1) + 1;
     /* unique per observer and attach: libzmq releases inproc names
      * asynchronously, so a name is never reused */
     snprintf (s->monitor_endpoint, sizeof s->monitor_endpoint, "inproc://zmqobs-monitor-%p-%llu",
@@ -1522,23 +1705,28 @@ static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void 
     return 0;
 }
 
-/* Removes s from the entries; mon->lock held. */
-static void remove_entry_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
-{
-    for (size_t i = 0; i < mon->count; i++)
-        if (mon->entries[i].s == s) {
-            mon->entries[i] = mon->entries[--mon->count];
-            break;
-        }
-    mon->gen++;
-}
+/* ------------------------------------------------------------------------
+ * Detach
+ * ---------------------------------------------------------------------- */
 
-static entry_t *find_entry_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
+/* Forgets s: off every list of the monitor. mon->lock held; s is done. */
+static void forget_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
-    for (size_t i = 0; i < mon->count; i++)
-        if (mon->entries[i].s == s)
-            return &mon->entries[i];
-    return NULL;
+    if (zmqobs__dl_linked (&s->mon_link)) {
+        zmqobs__dl_remove (&s->mon_link);
+        handle_remove_locked (mon, s);
+        mon->count--;
+    }
+    zmqobs__dl_remove (&s->todo_link);
+    zmqobs__dl_remove (&s->stop_link);
+    if (mon->serving == s)
+        mon->serving = NULL;
+    if (s->node) {
+        /* a node is freed only here, after its reader was closed (or by
+         * bury when orphaned): the loop never holds it past a turn */
+        zmqobs__free (s->node);
+        s->node = NULL;
+    }
 }
 
 /* Stops the host socket's monitor unless the context is going away; then
@@ -1577,7 +1765,6 @@ static int stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
     return 0;
 }
 
-/* Host-driven detach: this thread is the draining thread. */
 /* Host-driven: takes what s's reader has queued, on the polling thread
  * with mon->lock held, as the loop's serve_request does in threaded mode
  * (and cut off after as many messages). ETERM closes every reader. */
@@ -1593,6 +1780,7 @@ static void predrain_here_locked (zmqobs_t *obs, zmqobs_socket_t *s)
     }
 }
 
+/* Host-driven detach: this thread is the draining thread. */
 static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -1627,9 +1815,9 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
             }
         }
     }
-    close_reader (s);
+    close_reader (mon, s);
     STORE (&s->monitor_state, MS_DONE);
-    remove_entry_locked (mon, s);
+    forget_locked (mon, s);
     pthread_mutex_unlock (&mon->lock);
     leave (obs);
 }
@@ -1653,19 +1841,19 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
      * and closes its side */
     int state = LOAD (&s->monitor_state);
     int closed = stop_monitor_locked (obs, s);
-    entry_t *e = find_entry_locked (mon, s);
-    if (e && state != MS_DONE) {
-        /* Only the loop closes a reader it may be polling: it waits for
+    if (state != MS_DONE && zmqobs__dl_linked (&s->mon_link)) {
+        /* Only the loop closes a reader it may be watching: it waits for
          * MONITOR_STOPPED, ETERM or the deadline, or adopts the reader of
          * a socket the host closed. */
-        e->deadline_ns = zmqobs__now_ns () + STOP_WAIT_NS;
+        s->stop_deadline_ns = zmqobs__now_ns () + STOP_WAIT_NS;
         STORE (&s->monitor_state, closed ? MS_ORPHAN : MS_STOPPING);
-        mon->gen++;
+        if (!zmqobs__dl_linked (&s->todo_link))
+            zmqobs__dl_push (&mon->todo, &s->todo_link);
         wake (mon);
         while (LOAD (&s->monitor_state) != MS_DONE)
             pthread_cond_wait (&mon->cond, &mon->lock);
     }
-    remove_entry_locked (mon, s);
+    forget_locked (mon, s);
     pthread_mutex_unlock (&mon->lock);
 }
 
@@ -1685,6 +1873,8 @@ static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const cha
     s->req_port = port;
     if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
         s->req_state = REQ_ASKED;
+        if (!zmqobs__dl_linked (&s->todo_link))
+            zmqobs__dl_push (&mon->todo, &s->todo_link);
         wake (mon);
         while (s->req_state == REQ_ASKED && !mon->terminated
                && LOAD (&s->monitor_state) == MS_ACTIVE)
@@ -1694,6 +1884,7 @@ static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const cha
         if (s->req_state == REQ_NONE)
             return;              /* served by the loop */
         s->req_state = REQ_NONE; /* not taken, and now nobody drains s */
+        zmqobs__dl_remove (&s->todo_link);
     } else if (!mon->has_thread)
         predrain_here_locked (obs, s); /* host-driven: the polling thread */
     apply_request (s);
@@ -1756,6 +1947,54 @@ int zmqobs_connect (zmqobs_socket_t *s, const char *endpoint)
  * Host-driven mode
  * ---------------------------------------------------------------------- */
 
+int zmqobs_fd (zmqobs_t *self)
+{
+    if (!self) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!self->host_driven) {
+        errno = ENOTSUP;
+        return -1;
+    }
+    return self->monitor->epfd;
+}
+
+long zmqobs_timeout_ms (zmqobs_t *self)
+{
+    if (!self) {
+        errno = EINVAL;
+        return -2;
+    }
+    if (!self->host_driven) {
+        errno = ENOTSUP;
+        return -2;
+    }
+    struct zmqobs_monitor *mon = self->monitor;
+    pthread_mutex_lock (&mon->lock);
+    long t;
+    if (mon->terminated)
+        t = -1;
+    else if (!zmqobs__dl_empty (&mon->ready) || !zmqobs__dl_empty (&mon->todo) || mon->serving)
+        t = 0;
+    else {
+        t = -1;
+        uint64_t now = 0;
+        for (zmqobs_dlink_t *l = mon->stopping.next; l != &mon->stopping; l = l->next) {
+            zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, stop_link);
+            if (!now)
+                now = zmqobs__now_ns ();
+            long ms = now >= s->stop_deadline_ns
+                          ? 0
+                          : (long) ((s->stop_deadline_ns - now) / 1000000u) + 1;
+            t = min_timeout (t, ms);
+        }
+        t = min_timeout (t, sources_timeout (self));
+    }
+    pthread_mutex_unlock (&mon->lock);
+    return t;
+}
+
 int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size)
 {
     if (!self || (!items && size > 0) || size < 0) {
@@ -1766,18 +2005,13 @@ int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size)
         errno = ENOTSUP;
         return -1;
     }
-    struct zmqobs_monitor *mon = self->monitor;
-    pthread_mutex_lock (&mon->lock);
-    refresh_locked (self);
-    size_t nr = mon->nslots;
-    int nh = http_items (self);
-    size_t total = 1 + nr + (size_t) nh;
-    for (size_t i = 0; i < total && i < (size_t) size; i++) {
-        items[i] = mon->items[i];
-        items[i].revents = 0;
-    }
-    pthread_mutex_unlock (&mon->lock);
-    return (int) total;
+    /* one descriptor stands for everything: readers, HTTP, the wake */
+    if (size > 0)
+        items[0] = (zmq_pollitem_t) {.socket = NULL,
+                                     .fd = self->monitor->epfd,
+                                     .events = ZMQ_POLLIN,
+                                     .revents = 0};
+    return 1;
 }
 
 int zmqobs_process (zmqobs_t *self, long timeout_ms)
@@ -1812,6 +2046,10 @@ int zmqobs_process (zmqobs_t *self, long timeout_ms)
         rc = 0;
     }
     int err = errno;
+    /* work left (a storm cut off): keep the host's descriptor readable,
+     * since the readers' edges have been consumed */
+    if (rc >= 0 && (!zmqobs__dl_empty (&mon->ready) || mon->serving))
+        wake (mon);
     pthread_mutex_unlock (&mon->lock);
     if (rc < 0 && err != EINTR) {
         errno = err;
@@ -1868,9 +2106,12 @@ int zmqobs_ready (zmqobs_t *self, char *reason, size_t size)
             n = snprintf (text, sizeof text, ": not ready: no endpoint yet\n");
         } else if (bound && listening == 0) {
             ok = 0;
-            if (m->last_error_event == ZMQ_EVENT_BIND_FAILED)
+            pthread_mutex_lock (&self->error_lock);
+            uint32_t err_event = m->last_error_event, err_value = m->last_error_value;
+            pthread_mutex_unlock (&self->error_lock);
+            if (err_event == ZMQ_EVENT_BIND_FAILED)
                 n = snprintf (text, sizeof text, ": not ready: bind failed (%s)\n",
-                              errno_text ((int) m->last_error_value));
+                              errno_text ((int) err_value));
             else
                 n = snprintf (text, sizeof text, ": not ready: not listening\n");
         } else if (connecting && conns <= 0) {

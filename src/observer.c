@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "registry.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +273,9 @@ static void free_observer (zmqobs_t *obs)
         zmqobs__free (obs->label_values[i]);
     }
     zmqobs__free (obs->scratch);
+    zmqobs__registry_fini (obs);
+    pthread_mutex_destroy (&obs->error_lock);
+    pthread_mutex_destroy (&obs->scrape_lock);
     pthread_mutex_destroy (&obs->scratch_lock);
     pthread_mutex_destroy (&obs->lock);
     zmqobs__free (obs);
@@ -295,6 +298,8 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     obs->ctx = zmq_ctx;
     pthread_mutex_init (&obs->lock, NULL);
     pthread_mutex_init (&obs->scratch_lock, NULL);
+    pthread_mutex_init (&obs->scrape_lock, NULL);
+    pthread_mutex_init (&obs->error_lock, NULL);
     obs->start_wall_ns = zmqobs__wall_ns ();
     obs->start_mono_ns = zmqobs__now_ns ();
     if (apply_options (obs, opts) != 0)
@@ -320,9 +325,7 @@ void zmqobs_destroy (zmqobs_t **self_p)
     zmqobs_t *obs = *self_p;
     *self_p = NULL;
     for (;;) {
-        pthread_mutex_lock (&obs->lock);
-        zmqobs_socket_t *s = obs->sockets;
-        pthread_mutex_unlock (&obs->lock);
+        zmqobs_socket_t *s = zmqobs__registry_first (obs);
         if (!s)
             break;
         zmqobs_detach (&s);
@@ -330,15 +333,6 @@ void zmqobs_destroy (zmqobs_t **self_p)
     zmqobs__http_fini (obs);
     zmqobs__monitor_fini (obs);
     free_observer (obs);
-}
-
-/* Registry lookup; obs->lock held. */
-static zmqobs_socket_t *find_by_name (zmqobs_t *obs, const char *name)
-{
-    for (zmqobs_socket_t *s = obs->sockets; s; s = s->next)
-        if (strcmp (s->name, name) == 0)
-            return s;
-    return NULL;
 }
 
 zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *name)
@@ -363,7 +357,7 @@ zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *na
         return NULL; /* ENOTSOCK or ETERM from libzmq */
 
     pthread_mutex_lock (&self->lock);
-    int taken = find_by_name (self, name) != NULL;
+    int taken = zmqobs__registry_find_locked (self, name) != NULL;
     pthread_mutex_unlock (&self->lock);
     if (taken) {
         errno = EEXIST;
@@ -389,22 +383,15 @@ zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *na
         errno = err;
         return NULL;
     }
-    pthread_mutex_lock (&self->lock);
-    if (find_by_name (self, name)) {
-        /* another thread attached the same name meanwhile */
-        pthread_mutex_unlock (&self->lock);
+    if (zmqobs__registry_add (self, s) != 0) {
+        /* another thread attached the same name meanwhile (EEXIST), or
+         * no memory */
+        int err = errno;
         zmqobs__monitor_detach (self, s);
-        zmqobs__free (s);
-        errno = EEXIST;
+        zmqobs__socket_free (s);
+        errno = err;
         return NULL;
     }
-    /* append, so formats list sockets in attach order */
-    zmqobs_socket_t **tail = &self->sockets;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = s;
-    self->socket_count++;
-    pthread_mutex_unlock (&self->lock);
     return s;
 }
 
@@ -415,17 +402,11 @@ void zmqobs_detach (zmqobs_socket_t **sock_p)
     zmqobs_socket_t *s = *sock_p;
     *sock_p = NULL;
     zmqobs_t *obs = s->obs;
-    /* Unlink first: once the lock is released no scrape can reach s. */
-    pthread_mutex_lock (&obs->lock);
-    for (zmqobs_socket_t **pp = &obs->sockets; *pp; pp = &(*pp)->next)
-        if (*pp == s) {
-            *pp = s->next;
-            obs->socket_count--;
-            break;
-        }
-    pthread_mutex_unlock (&obs->lock);
+    /* Unlink first: no scrape that starts later reaches s; one that
+     * pinned it frees it when done, so detach never waits for it. */
+    zmqobs__registry_remove (obs, s);
     zmqobs__monitor_detach (obs, s);
-    zmqobs__free (s);
+    zmqobs__registry_release (obs, s);
 }
 
 int zmqobs_socket_count (zmqobs_t *self)

@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define ZMQOBS_CACHELINE 64
 
@@ -52,6 +53,43 @@ unsigned zmqobs__handshake_slot (uint32_t event, uint32_t value);
 int zmqobs__event_bit (uint32_t event);
 /* Text for an event's value: the errno name, protocol error name, or "". */
 const char *zmqobs__value_text (uint32_t event, uint32_t value);
+
+/* An intrusive, circular, doubly linked list: a list head is a link whose
+ * neighbours are itself when empty. O(1) insert and remove. */
+typedef struct zmqobs_dlink {
+    struct zmqobs_dlink *prev, *next;
+} zmqobs_dlink_t;
+
+static inline void zmqobs__dl_init (zmqobs_dlink_t *l)
+{
+    l->prev = l->next = l;
+}
+static inline int zmqobs__dl_empty (const zmqobs_dlink_t *l)
+{
+    return l->next == l;
+}
+/* A removed or initialised link is linked to itself. */
+static inline int zmqobs__dl_linked (const zmqobs_dlink_t *l)
+{
+    return l->next != l && l->next != NULL;
+}
+static inline void zmqobs__dl_push (zmqobs_dlink_t *head, zmqobs_dlink_t *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+static inline void zmqobs__dl_remove (zmqobs_dlink_t *l)
+{
+    if (!zmqobs__dl_linked (l))
+        return;
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+#define ZMQOBS__CONTAINER(ptr, type, member) \
+    ((type *) (void *) ((char *) (ptr) -offsetof (type, member)))
 
 /* ------------------------------------------------------------------------
  * Per-socket metric block.
@@ -136,20 +174,33 @@ struct zmqobs_socket {
     size_t name_len;
 
     /* monitor module state (owned by monitor.c) */
-    void *reader; /* PAIR connected to the monitor endpoint */
+    void *reader;              /* PAIR connected to the monitor endpoint */
+    struct zmqobs_rnode *node; /* the reader in the loop's epoll set; it
+                                  outlives s when the reader is orphaned */
     char monitor_endpoint[64];
     int monitor_state; /* monitor.c's own enumeration */
     /* a request of the owner thread for the draining thread, applied in
      * order with the monitor's queued events; under the monitor's lock */
-    int req_state;      /* monitor.c's enumeration */
-    int req_op;         /* monitor.c's enumeration */
-    const char *req_ep; /* endpoint of a close or open */
-    uint16_t req_port;  /* wildcard unbind: the tcp port, else 0 */
+    int req_state;                /* monitor.c's enumeration */
+    int req_op;                   /* monitor.c's enumeration */
+    const char *req_ep;           /* endpoint of a close or open */
+    uint16_t req_port;            /* wildcard unbind: the tcp port, else 0 */
+    uint64_t stop_deadline_ns;    /* when stopping: give up on MONITOR_STOPPED */
+    zmqobs_dlink_t mon_link;      /* every socket with a monitor (mon->all) */
+    zmqobs_dlink_t todo_link;     /* changes for the loop (mon->todo) */
+    zmqobs_dlink_t stop_link;     /* stops waiting for MONITOR_STOPPED */
+    zmqobs_socket_t *handle_next; /* chain of the monitor's handle hash */
 
-    /* registry link, guarded by obs->lock */
-    zmqobs_socket_t *next;
+    /* registry links, guarded by obs->lock */
+    zmqobs_socket_t *next;      /* attach order */
+    zmqobs_socket_t **pprev;    /* the pointer that points at s */
+    zmqobs_socket_t *name_next; /* chain of the registry's name hash */
+    /* scrapes in progress that pinned s (obs->lock); a detach while
+     * pinned leaves the free to the last unpin */
+    unsigned pins;
+    int free_on_unpin;
     /* the latest scrape's snapshot, written and read by the formatters
-     * under obs->lock (one read of the host's lines per scrape) */
+     * under obs->scrape_lock (one read of the host's lines per scrape) */
     zmqobs_stats_t scrape;
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
@@ -183,20 +234,33 @@ struct zmqobs {
     uint64_t start_wall_ns;
     uint64_t start_mono_ns;
 
-    /* registry: list of attached sockets. Attach, detach, snapshot of the
-     * list and the monitor's last-error writes take it; the hot path never
-     * does. */
+    /* registry: list of attached sockets in attach order, and a hash of
+     * their names. Attach, detach and the pinning of a scrape take it,
+     * briefly; the hot path and the draining path never do. */
     pthread_mutex_t lock;
     zmqobs_socket_t *sockets;
+    zmqobs_socket_t **tail; /* &last->next, or &sockets */
     int socket_count;
+    zmqobs_socket_t **names; /* name hash buckets, name_cap of them */
+    size_t name_cap;
     uint64_t attach_seq; /* makes monitor endpoints unique */
+    /* scrapes: one at a time (they share each socket's snapshot), over a
+     * pinned copy of the registry (room kept by attach, so a scrape never
+     * allocates); the drain path never takes it */
+    pthread_mutex_t scrape_lock;
+    zmqobs_socket_t **pinned; /* pin_cap entries, the scrape's sockets */
+    size_t pin_cap;
+    size_t npinned;
+    zmqobs_socket_t **retired; /* arrays replaced during a scrape */
+    /* guards each socket's last error (drain writes, snapshots read) */
+    pthread_mutex_t error_lock;
 
     /* scratch for window quantiles (zmqobs__window_scratch_size), guarded
      * by scratch_lock so snapshots from several threads do not collide */
     pthread_mutex_t scratch_lock;
     void *scratch;
 
-    /* event callback, guarded by lock */
+    /* event callback, guarded by the monitor's callback lock */
     zmqobs_event_fn *event_fn;
     void *event_arg;
 
@@ -211,9 +275,11 @@ struct zmqobs {
 void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
 /* Initialises the hot block of a fresh socket for the observer's options. */
 void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
-/* zmqobs_socket_stats for callers that already hold obs->lock (the
- * formatters walk the registry under it). */
-int zmqobs__socket_stats_locked (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+/* zmqobs_socket_stats without the argument checks. Takes only the
+ * observer's error and scratch locks, each for one socket's copy. */
+int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+/* Frees a socket block (registry.c calls it once nothing reads it). */
+void zmqobs__socket_free (zmqobs_socket_t *s);
 /* Window quantiles over a copy of the ring, using scratch of
  * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
  * for tests. */
@@ -247,8 +313,19 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s);
 /* Applies one decoded event to the socket's monitor block (pure apart
  * from the block; exposed for tests). */
 void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev);
-/* Wakes the draining loop so it refills its poll set (after serve/stop). */
+/* Wakes the draining loop (makes its control descriptor readable). */
 void zmqobs__monitor_wake (zmqobs_t *obs);
+/* Loop sources besides the monitor readers (host-driven mode: the HTTP
+ * server's descriptor). fd is watched level-triggered in the loop's epoll
+ * set; run(obs) is called on the draining thread when fd is readable or
+ * when timeout_ms(obs) says a deadline is due (0); timeout_ms returns -1
+ * for none. Returns a source id >= 0, or -1 with errno (ENOSPC: the table
+ * is full; epoll_ctl's errno). Any thread but the draining one. */
+int zmqobs__loop_add_source (zmqobs_t *obs, int fd, long (*timeout_ms) (zmqobs_t *),
+                             void (*run) (zmqobs_t *));
+/* Removes a source; on return run() is not running and never runs again.
+ * Any thread but the draining one. */
+void zmqobs__loop_remove_source (zmqobs_t *obs, int id);
 /* Reads one whole monitor message from sock without waiting and handles
  * it as an event of s (malformed ones are counted). Returns 1 if a message
  * was handled, 0 if none was pending, -1 with errno (ETERM, ...). The

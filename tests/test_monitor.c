@@ -1532,17 +1532,17 @@ START_TEST (test_shutdown_term_while_alive_host)
     live_pair (ctx, obs, &srv, &cli, &ss, &cs);
     pthread_t t;
     ck_assert_int_eq (pthread_create (&t, NULL, term_thread, ctx), 0);
-    /* the host's loop: its own socket plus the observer's items (the
-     * control channel and two readers to begin with; libzmq stops the
-     * monitors as the context shuts down, and their readers go) */
-    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 3);
+    /* the host's loop: its own socket plus the observer's one item (its
+     * descriptor stands for the readers; libzmq stops the monitors as the
+     * context shuts down, and their readers go) */
+    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 1);
     int saw_term = 0;
     while (!saw_term) {
         zmq_pollitem_t items[16];
         items[0] = (zmq_pollitem_t) {.socket = srv, .events = ZMQ_POLLIN};
         int n = zmqobs_pollitems (obs, items + 1, 15);
-        ck_assert_int_ge (n, 1);
-        ck_assert_int_le (n, 3);
+        ck_assert_int_eq (n, 1);
+        ck_assert_int_eq (items[1].fd, zmqobs_fd (obs));
         /* the host's own socket may see ETERM first: keep driving the
          * observer until its readers see it too */
         int rc = zmq_poll (items, 1 + n, -1);
@@ -1579,32 +1579,47 @@ START_TEST (test_host_driven)
     ck_assert_int_eq (errno, EINVAL);
     ck_assert_int_eq (zmqobs_process (NULL, 0), -1);
     ck_assert_int_eq (errno, EINVAL);
-    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 1); /* control only */
+    ck_assert_int_eq (zmqobs_fd (NULL), -1);
+    ck_assert_int_eq (errno, EINVAL);
+    ck_assert_int_eq (zmqobs_timeout_ms (NULL), -2);
+    ck_assert_int_eq (errno, EINVAL);
+    int fd = zmqobs_fd (obs);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 1); /* one descriptor */
     ck_assert_int_eq (zmqobs_process (obs, 0), 0);
+    ck_assert_int_eq (zmqobs_timeout_ms (obs), -1); /* nothing due */
 
     void *srv = socket_with (ctx, ZMQ_PULL);
     zmqobs_socket_t *ss = zmqobs_attach (obs, srv, "pull");
-    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 2);
+    /* the set does not change: the same one descriptor, still */
+    ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 1);
+    ck_assert_int_eq (zmqobs_fd (obs), fd);
+    /* the new reader is looked at once: work is due now */
+    ck_assert_int_eq (zmqobs_timeout_ms (obs), 0);
     ck_assert_int_eq (zmqobs_process (obs, 0), 0); /* clears attach's wake */
+    ck_assert_int_eq (zmqobs_timeout_ms (obs), -1);
     zmq_pollitem_t items[4];
     memset (items, 0, sizeof items);
-    ck_assert_int_eq (zmqobs_pollitems (obs, items, 1), 2); /* measures all */
-    ck_assert_int_eq (zmqobs_pollitems (obs, items, 4), 2);
+    ck_assert_int_eq (zmqobs_pollitems (obs, items, 4), 1);
     ck_assert_ptr_null (items[0].socket);
-    ck_assert_ptr_eq (items[1].socket, ss->reader);
+    ck_assert_int_eq (items[0].fd, fd);
+    ck_assert_int_eq (items[0].events, ZMQ_POLLIN);
+    ck_assert_int_eq (zmq_poll (items, 1, 0), 0); /* quiet */
 
     ck_assert_int_eq (zmq_bind (srv, "tcp://127.0.0.1:*"), 0);
-    /* the event waits in the reader until the host processes it */
+    /* the event waits in the reader until the host processes it, and the
+     * one descriptor says so */
     ck_assert_uint_eq (ss->mon.listening, 0);
-    ck_assert_int_eq (zmq_poll (items, 2, 5000), 1);
-    ck_assert (items[1].revents & ZMQ_POLLIN);
+    ck_assert_int_eq (zmq_poll (items, 1, 5000), 1);
+    ck_assert (items[0].revents & ZMQ_POLLIN);
     ck_assert_int_eq (zmqobs_process (obs, 0), 1);
     ck_assert_uint_eq (ss->mon.listening, 1);
+    ck_assert_int_eq (zmq_poll (items, 1, 0), 0); /* quiet again */
     char reason[256];
     ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
     ck_assert_str_eq (reason, "socket \"pull\": ready: listening 1, connections 0\n");
 
-    /* a wake from another module makes the control item readable */
+    /* a wake from another module makes the descriptor readable */
     zmqobs__monitor_wake (obs);
     ck_assert_int_eq (zmq_poll (items, 1, 5000), 1);
     ck_assert_int_eq (zmqobs_process (obs, 0), 0);
@@ -1612,11 +1627,16 @@ START_TEST (test_host_driven)
 
     zmqobs_detach (&ss);
     ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), 1);
+    ck_assert_int_eq (zmqobs_fd (obs), fd);
     zmq_close (srv);
     zmqobs_destroy (&obs);
 
     /* with its own thread the observer refuses to be driven */
     obs = observer (ctx, 0);
+    ck_assert_int_eq (zmqobs_fd (obs), -1);
+    ck_assert_int_eq (errno, ENOTSUP);
+    ck_assert_int_eq (zmqobs_timeout_ms (obs), -2);
+    ck_assert_int_eq (errno, ENOTSUP);
     ck_assert_int_eq (zmqobs_process (obs, 0), -1);
     ck_assert_int_eq (errno, ENOTSUP);
     ck_assert_int_eq (zmqobs_pollitems (obs, NULL, 0), -1);
