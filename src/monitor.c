@@ -1719,8 +1719,7 @@ static void forget_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
     }
     zmqobs__dl_remove (&s->todo_link);
     zmqobs__dl_remove (&s->stop_link);
-    if (mon->serving == s)
-        mon->serving = NULL;
+    /* (s is not mon->serving: its owner waits while a request is taken) */
     if (s->node) {
         /* a node is freed only here, after its reader was closed (or by
          * bury when orphaned): the loop never holds it past a turn */
