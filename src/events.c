@@ -6,6 +6,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include "events.h"
+
 #include "zmqobs_private.h"
 
 #include <ctype.h>
@@ -355,4 +357,19 @@ int zmqobs_event_decode (const void *frame1, size_t size1, const void *frame2, s
 unsigned zmqobs_version (void)
 {
     return ZMQOBS_VERSION;
+}
+
+/* An errno value by name: libzmq's from the shared table, the others
+ * (ECONNREFUSED, EADDRINUSE, ...) from the C library where it can. */
+const char *zmqobs__errno_text (int err)
+{
+    const char *text = zmqobs_errno_name (err);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    if (strcmp (text, "OTHER") == 0) {
+        const char *name = strerrorname_np (err);
+        if (name)
+            text = name;
+    }
+#endif
+    return text;
 }

@@ -24,6 +24,10 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include "formats.h"
+
+#include "metrics.h"
+#include "process.h"
 #include "registry.h"
 
 #include <limits.h>
@@ -32,278 +36,6 @@
 
 /* Test hook (see zmqobs_private.h): a fixed uptime for golden outputs. */
 uint64_t zmqobs__test_uptime_ns = 0;
-
-/* ------------------------------------------------------------------------
- * The sink: snprintf semantics over a caller buffer
- * ---------------------------------------------------------------------- */
-
-typedef struct {
-    char *buf;
-    size_t cap; /* bytes that may hold text: size - 1, or 0 */
-    size_t len; /* bytes the whole output needs so far */
-} out_t;
-
-static void out_init (out_t *o, char *buf, size_t size)
-{
-    /* measuring (NULL, 0): a real address with no room, so that put()
-     * never forms NULL + 0 or hands NULL to memcpy */
-    static char no_room[1];
-    o->buf = buf ? buf : no_room;
-    o->cap = buf && size ? size - 1 : 0;
-    o->len = 0;
-}
-
-static inline void put (out_t *o, const char *s, size_t n)
-{
-    size_t len = o->len;
-    if (ZMQOBS_LIKELY (len + n <= o->cap))
-        memcpy (o->buf + len, s, n);
-    else if (len < o->cap)
-        memcpy (o->buf + len, s, o->cap - len);
-    o->len = len + n;
-}
-
-static inline void put_c (out_t *o, char ch)
-{
-    if (o->len < o->cap)
-        o->buf[o->len] = ch;
-    o->len++;
-}
-
-#define PUT_LIT(o, lit) put ((o), (lit), sizeof (lit) - 1)
-
-static void put_str (out_t *o, const char *s)
-{
-    put (o, s, strlen (s));
-}
-
-/* ------------------------------------------------------------------------
- * Numbers, from integers only
- * ---------------------------------------------------------------------- */
-
-static const char digit_pairs[201] = "00010203040506070809"
-                                     "10111213141516171819"
-                                     "20212223242526272829"
-                                     "30313233343536373839"
-                                     "40414243444546474849"
-                                     "50515253545556575859"
-                                     "60616263646566676869"
-                                     "70717273747576777879"
-                                     "80818283848586878889"
-                                     "90919293949596979899";
-
-/* Writes v in decimal backwards, ending just before p; returns the start. */
-static char *back_u64 (char *p, uint64_t v)
-{
-    while (v >= 100) {
-        unsigned r = (unsigned) (v % 100);
-        v /= 100;
-        p -= 2;
-        memcpy (p, digit_pairs + 2 * r, 2);
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy (p, digit_pairs + 2 * v, 2);
-    } else
-        *--p = (char) ('0' + v);
-    return p;
-}
-
-/* Copies v in decimal to dst (room for 20 bytes); returns the length. */
-static size_t fmt_u64 (char *dst, uint64_t v)
-{
-    char tmp[24];
-    char *p = back_u64 (tmp + sizeof tmp, v);
-    size_t n = (size_t) (tmp + sizeof tmp - p);
-    memcpy (dst, p, n);
-    return n;
-}
-
-static size_t fmt_i64 (char *dst, int64_t v)
-{
-    if (v >= 0)
-        return fmt_u64 (dst, (uint64_t) v);
-    dst[0] = '-';
-    return 1 + fmt_u64 (dst + 1, (uint64_t) 0 - (uint64_t) v);
-}
-
-/* Seconds from integer nanoseconds, exact, fixed notation: "12",
- * "0.000025", "1.5". dst needs room for 31 bytes. */
-static size_t fmt_secs (char *dst, uint64_t ns)
-{
-    uint64_t whole = ns / 1000000000u;
-    uint32_t frac = (uint32_t) (ns % 1000000000u);
-    size_t n = fmt_u64 (dst, whole);
-    if (frac) {
-        char f[9];
-        for (int i = 8; i >= 0; i--) {
-            f[i] = (char) ('0' + frac % 10);
-            frac /= 10;
-        }
-        size_t k = 9;
-        while (f[k - 1] == '0')
-            k--;
-        dst[n++] = '.';
-        memcpy (dst + n, f, k);
-        n += k;
-    }
-    return n;
-}
-
-/* A latency bound as an le label value, exact, in the canonical spelling
- * of each format (one spelling per format, whatever the process does):
- * Go's strconv 'g' shortest for text 0.0.4 ("1e-05", "0.0025", "1",
- * "1e+06"); the same for OpenMetrics but integral fixed values keep ".0"
- * ("1.0"), as the OpenMetrics reference parsers print them. Exponent
- * notation below 1e-4 and from 1e6 on. dst needs room for 40 bytes. */
-size_t zmqobs__fmt_bound (char *dst, uint64_t ns, int openmetrics)
-{
-    if (ns == 0) {
-        if (openmetrics) {
-            memcpy (dst, "0.0", 3);
-            return 3;
-        }
-        dst[0] = '0';
-        return 1;
-    }
-    /* significant digits of ns, trailing zeros counted apart */
-    char tmp[24];
-    char *p = back_u64 (tmp + sizeof tmp, ns);
-    size_t nd = (size_t) (tmp + sizeof tmp - p);
-    size_t k = nd;
-    while (p[k - 1] == '0')
-        k--;
-    /* value = 0.d1d2.. x 10^(nd - 9); scientific exponent one less */
-    int exp = (int) nd - 9 - 1;
-    if (exp < -4 || exp >= 6) {
-        size_t n = 0;
-        dst[n++] = p[0];
-        if (k > 1) {
-            dst[n++] = '.';
-            memcpy (dst + n, p + 1, k - 1);
-            n += k - 1;
-        }
-        dst[n++] = 'e';
-        dst[n++] = exp < 0 ? '-' : '+';
-        unsigned a = (unsigned) (exp < 0 ? -exp : exp);
-        if (a < 10)
-            dst[n++] = '0';
-        n += fmt_u64 (dst + n, a);
-        return n;
-    }
-    size_t n = fmt_secs (dst, ns);
-    if (openmetrics && ns % 1000000000u == 0) {
-        memcpy (dst + n, ".0", 2);
-        n += 2;
-    }
-    return n;
-}
-
-/* ------------------------------------------------------------------------
- * Escaping
- * ---------------------------------------------------------------------- */
-
-/* Label values (both text formats): backslash, double quote and newline;
- * every other byte, multi-byte UTF-8 included, as is. */
-static void esc_label (out_t *o, const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch != '\\' && ch != '"' && ch != '\n')
-            continue;
-        put (o, s + start, i - start);
-        put (o, ch == '\\' ? "\\\\" : ch == '"' ? "\\\"" : "\\n", 2);
-        start = i + 1;
-    }
-    put (o, s + start, n - start);
-}
-
-/* HELP text: text 0.0.4 escapes only backslash and newline (a \" there is
- * an error for promtool); OpenMetrics uses the label rules. */
-static void esc_help (out_t *o, const char *s, size_t n, int openmetrics)
-{
-    if (openmetrics) {
-        esc_label (o, s, n);
-        return;
-    }
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch != '\\' && ch != '\n')
-            continue;
-        put (o, s + start, i - start);
-        put (o, ch == '\\' ? "\\\\" : "\\n", 2);
-        start = i + 1;
-    }
-    put (o, s + start, n - start);
-}
-
-/* JSON string contents per RFC 8259: quote, backslash and every control
- * character; valid UTF-8 is kept as is. */
-static void esc_json (out_t *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char) s[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        put (o, s + start, i - start);
-        start = i + 1;
-        switch (ch) {
-        case '"':
-            PUT_LIT (o, "\\\"");
-            break;
-        case '\\':
-            PUT_LIT (o, "\\\\");
-            break;
-        case '\n':
-            PUT_LIT (o, "\\n");
-            break;
-        case '\r':
-            PUT_LIT (o, "\\r");
-            break;
-        case '\t':
-            PUT_LIT (o, "\\t");
-            break;
-        case '\b':
-            PUT_LIT (o, "\\b");
-            break;
-        case '\f':
-            PUT_LIT (o, "\\f");
-            break;
-        default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            put (o, u, 6);
-        }
-        }
-    }
-    put (o, s + start, n - start);
-}
-
-size_t zmqobs__escape (char *dst, size_t size, const char *src, size_t len, int kind)
-{
-    out_t o;
-    out_init (&o, dst, size);
-    switch (kind) {
-    case ZMQOBS__ESC_LABEL:
-        esc_label (&o, src, len);
-        break;
-    case ZMQOBS__ESC_HELP:
-        esc_help (&o, src, len, 0);
-        break;
-    case ZMQOBS__ESC_HELP_OM:
-        esc_help (&o, src, len, 1);
-        break;
-    default:
-        esc_json (&o, src, len);
-        break;
-    }
-    if (size)
-        dst[o.len < o.cap ? o.len : o.cap] = '\0';
-    return o.len;
-}
 
 /* ------------------------------------------------------------------------
  * Name tables, built once: lengths and which event bits have names
@@ -429,7 +161,7 @@ static const family_t process_families[P_COUNT] = {
 #define LABEL_BUF (2 * ZMQOBS_NAME_MAX + 64 + CONST_BUF)
 
 typedef struct {
-    out_t o;
+    zmqobs_out_t o;
     zmqobs_t *obs;
     int om; /* 1: OpenMetrics */
     const char *prefix;
@@ -449,27 +181,27 @@ typedef struct {
     size_t nsocks;
 } prom_t;
 
-static void put_const_labels_slow (out_t *o, const zmqobs_t *obs, int skip_first_comma)
+static void put_const_labels_slow (zmqobs_out_t *o, const zmqobs_t *obs, int skip_first_comma)
 {
     for (size_t i = 0; i < obs->label_count; i++) {
         if (i > 0 || !skip_first_comma)
-            put_c (o, ',');
-        put_str (o, obs->label_names[i]);
-        PUT_LIT (o, "=\"");
-        esc_label (o, obs->label_values[i], strlen (obs->label_values[i]));
-        put_c (o, '"');
+            zmqobs__put_c (o, ',');
+        zmqobs__put_str (o, obs->label_names[i]);
+        ZMQOBS__PUT_LIT (o, "=\"");
+        zmqobs__esc_label (o, obs->label_values[i], strlen (obs->label_values[i]));
+        zmqobs__put_c (o, '"');
     }
 }
 
 static void prom_init (prom_t *c, zmqobs_t *obs, int om, char *buf, size_t size)
 {
-    out_init (&c->o, buf, size);
+    zmqobs__out_init (&c->o, buf, size);
     c->obs = obs;
     c->om = om;
     c->prefix = obs->prefix;
     c->prefix_len = strlen (obs->prefix);
-    out_t t;
-    out_init (&t, c->cl, sizeof c->cl);
+    zmqobs_out_t t;
+    zmqobs__out_init (&t, c->cl, sizeof c->cl);
     put_const_labels_slow (&t, obs, 0);
     c->cl_len = t.len;
     c->cl_fits = t.len <= t.cap;
@@ -485,15 +217,15 @@ static void prom_init (prom_t *c, zmqobs_t *obs, int om, char *buf, size_t size)
 /* Label set for a socket (name and type never change after attach). */
 static void prom_socket_labels (prom_t *c, const zmqobs_socket_t *s)
 {
-    out_t t;
-    out_init (&t, c->lbl, sizeof c->lbl);
-    PUT_LIT (&t, "{socket=\"");
-    esc_label (&t, s->name, s->name_len);
-    PUT_LIT (&t, "\",type=\"");
-    put_str (&t, zmqobs_socket_type_name (s->type));
-    put_c (&t, '"');
+    zmqobs_out_t t;
+    zmqobs__out_init (&t, c->lbl, sizeof c->lbl);
+    ZMQOBS__PUT_LIT (&t, "{socket=\"");
+    zmqobs__esc_label (&t, s->name, s->name_len);
+    ZMQOBS__PUT_LIT (&t, "\",type=\"");
+    zmqobs__put_str (&t, zmqobs_socket_type_name (s->type));
+    zmqobs__put_c (&t, '"');
     if (c->cl_fits)
-        put (&t, c->cl, c->cl_len);
+        zmqobs__put (&t, c->cl, c->cl_len);
     /* fits by construction: LABEL_BUF covers the worst case */
     c->lbl_len = t.len;
 }
@@ -514,18 +246,18 @@ static void prom_process_labels (prom_t *c)
 static void prom_line (prom_t *c, const char *name, size_t name_len, const char *extra,
                        size_t extra_len, const char *val, size_t val_len, int process)
 {
-    put (&c->o, name, name_len);
+    zmqobs__put (&c->o, name, name_len);
     if (!c->cl_fits) {
         if (process) {
             if (c->obs->label_count || extra_len)
-                put_c (&c->o, '{');
+                zmqobs__put_c (&c->o, '{');
             put_const_labels_slow (&c->o, c->obs, 1);
         } else {
-            put (&c->o, c->lbl, c->lbl_len);
+            zmqobs__put (&c->o, c->lbl, c->lbl_len);
             put_const_labels_slow (&c->o, c->obs, 0);
         }
     } else
-        put (&c->o, c->lbl, c->lbl_len);
+        zmqobs__put (&c->o, c->lbl, c->lbl_len);
     char t[160];
     size_t n = extra_len;
     memcpy (t, extra, extra_len);
@@ -535,14 +267,14 @@ static void prom_line (prom_t *c, const char *name, size_t name_len, const char 
     memcpy (t + n, val, val_len);
     n += val_len;
     t[n++] = '\n';
-    put (&c->o, t, n);
+    zmqobs__put (&c->o, t, n);
 }
 
 static void prom_line_u64 (prom_t *c, const char *name, size_t name_len, const char *extra,
                            size_t extra_len, uint64_t v)
 {
     char num[24];
-    prom_line (c, name, name_len, extra, extra_len, num, fmt_u64 (num, v), 0);
+    prom_line (c, name, name_len, extra, extra_len, num, zmqobs__fmt_u64 (num, v), 0);
 }
 
 /* A counter sample, and in OpenMetrics its _created (the attach time)
@@ -553,8 +285,8 @@ static void prom_counter (prom_t *c, const char *const names[2], const size_t le
     prom_line_u64 (c, names[0], lens[0], extra, extra_len, v);
     if (c->om) {
         char num[48];
-        prom_line (c, names[1], lens[1], extra, extra_len, num, fmt_secs (num, c->st->attached_ns),
-                   0);
+        prom_line (c, names[1], lens[1], extra, extra_len, num,
+                   zmqobs__fmt_secs (num, c->st->attached_ns), 0);
     }
 }
 
@@ -581,32 +313,32 @@ static void prom_header (prom_t *c, const family_t *f, int prefixed)
         memcpy (name + n, "_total", 6);
         n += 6;
     }
-    out_t *o = &c->o;
+    zmqobs_out_t *o = &c->o;
     if (c->om) {
-        PUT_LIT (o, "# TYPE ");
-        put (o, name, n);
-        put_c (o, ' ');
-        put_str (o, type_names[f->kind]);
-        put_c (o, '\n');
+        ZMQOBS__PUT_LIT (o, "# TYPE ");
+        zmqobs__put (o, name, n);
+        zmqobs__put_c (o, ' ');
+        zmqobs__put_str (o, type_names[f->kind]);
+        zmqobs__put_c (o, '\n');
         if (f->unit) {
-            PUT_LIT (o, "# UNIT ");
-            put (o, name, n);
-            put_c (o, ' ');
-            put_str (o, f->unit);
-            put_c (o, '\n');
+            ZMQOBS__PUT_LIT (o, "# UNIT ");
+            zmqobs__put (o, name, n);
+            zmqobs__put_c (o, ' ');
+            zmqobs__put_str (o, f->unit);
+            zmqobs__put_c (o, '\n');
         }
     }
-    PUT_LIT (o, "# HELP ");
-    put (o, name, n);
-    put_c (o, ' ');
-    esc_help (o, f->help, strlen (f->help), c->om);
-    put_c (o, '\n');
+    ZMQOBS__PUT_LIT (o, "# HELP ");
+    zmqobs__put (o, name, n);
+    zmqobs__put_c (o, ' ');
+    zmqobs__esc_help (o, f->help, strlen (f->help), c->om);
+    zmqobs__put_c (o, '\n');
     if (!c->om) {
-        PUT_LIT (o, "# TYPE ");
-        put (o, name, n);
-        put_c (o, ' ');
-        put_str (o, type_names[f->kind]);
-        put_c (o, '\n');
+        ZMQOBS__PUT_LIT (o, "# TYPE ");
+        zmqobs__put (o, name, n);
+        zmqobs__put_c (o, ' ');
+        zmqobs__put_str (o, type_names[f->kind]);
+        zmqobs__put_c (o, '\n');
     }
 }
 
@@ -692,13 +424,13 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
         }
         break;
     case F_CONNECTIONS:
-        prom_line (c, names[0], lens[0], "", 0, num, fmt_i64 (num, st->connections), 0);
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->connections), 0);
         break;
     case F_LISTENING:
         prom_line_u64 (c, names[0], lens[0], "", 0, st->listening);
         break;
     case F_QUEUE_DEPTH:
-        prom_line (c, names[0], lens[0], "", 0, num, fmt_i64 (num, st->queue_depth), 0);
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->queue_depth), 0);
         break;
     default:
         break;
@@ -718,9 +450,9 @@ static void prom_histogram (prom_t *c, char names[4][NAME_BUF], const size_t len
     /* _count is the +Inf bucket: both come from the same reads */
     prom_line_u64 (c, names[1], lens[1], "", 0, cum);
     char num[48];
-    prom_line (c, names[2], lens[2], "", 0, num, fmt_secs (num, st->latency_sum_ns), 0);
+    prom_line (c, names[2], lens[2], "", 0, num, zmqobs__fmt_secs (num, st->latency_sum_ns), 0);
     if (c->om)
-        prom_line (c, names[3], lens[3], "", 0, num, fmt_secs (num, st->attached_ns), 0);
+        prom_line (c, names[3], lens[3], "", 0, num, zmqobs__fmt_secs (num, st->attached_ns), 0);
 }
 
 static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[3])
@@ -739,11 +471,12 @@ static void prom_summary (prom_t *c, char names[3][NAME_BUF], const size_t lens[
     for (int i = 0; i < 5; i++) {
         /* no samples: no quantile, which both formats spell NaN */
         if (w->count)
-            prom_line (c, names[0], lens[0], q[i].label, q[i].len, num, fmt_secs (num, vals[i]), 0);
+            prom_line (c, names[0], lens[0], q[i].label, q[i].len, num,
+                       zmqobs__fmt_secs (num, vals[i]), 0);
         else
             prom_line (c, names[0], lens[0], q[i].label, q[i].len, "NaN", 3, 0);
     }
-    prom_line (c, names[1], lens[1], "", 0, num, fmt_secs (num, w->sum_ns), 0);
+    prom_line (c, names[1], lens[1], "", 0, num, zmqobs__fmt_secs (num, w->sum_ns), 0);
     prom_line_u64 (c, names[2], lens[2], "", 0, w->count);
 }
 
@@ -808,25 +541,25 @@ static void prom_process (prom_t *c, const zmqobs__process_t *p)
         size_t vl = 0;
         switch (i) {
         case P_CPU:
-            vl = fmt_secs (num, p->cpu_ns);
+            vl = zmqobs__fmt_secs (num, p->cpu_ns);
             break;
         case P_OPEN_FDS:
-            vl = fmt_u64 (num, p->open_fds);
+            vl = zmqobs__fmt_u64 (num, p->open_fds);
             break;
         case P_MAX_FDS:
-            vl = fmt_u64 (num, p->max_fds);
+            vl = zmqobs__fmt_u64 (num, p->max_fds);
             break;
         case P_VMEM:
-            vl = fmt_u64 (num, p->virtual_bytes);
+            vl = zmqobs__fmt_u64 (num, p->virtual_bytes);
             break;
         case P_RSS:
-            vl = fmt_u64 (num, p->resident_bytes);
+            vl = zmqobs__fmt_u64 (num, p->resident_bytes);
             break;
         case P_START:
-            vl = fmt_secs (num, p->start_time_ns);
+            vl = zmqobs__fmt_secs (num, p->start_time_ns);
             break;
         case P_THREADS:
-            vl = fmt_u64 (num, p->threads);
+            vl = zmqobs__fmt_u64 (num, p->threads);
             break;
         default:
             break;
@@ -839,48 +572,48 @@ static void prom_process (prom_t *c, const zmqobs__process_t *p)
  * JSON
  * ---------------------------------------------------------------------- */
 
-static void json_key (out_t *o, const char *key, int *first)
+static void json_key (zmqobs_out_t *o, const char *key, int *first)
 {
     if (!*first)
-        put_c (o, ',');
+        zmqobs__put_c (o, ',');
     *first = 0;
-    put_c (o, '"');
-    put_str (o, key);
-    PUT_LIT (o, "\":");
+    zmqobs__put_c (o, '"');
+    zmqobs__put_str (o, key);
+    ZMQOBS__PUT_LIT (o, "\":");
 }
 
-static void json_u64 (out_t *o, const char *key, uint64_t v, int *first)
+static void json_u64 (zmqobs_out_t *o, const char *key, uint64_t v, int *first)
 {
     char num[24];
     json_key (o, key, first);
-    put (o, num, fmt_u64 (num, v));
+    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v));
 }
 
-static void json_i64 (out_t *o, const char *key, int64_t v, int *first)
+static void json_i64 (zmqobs_out_t *o, const char *key, int64_t v, int *first)
 {
     char num[24];
     json_key (o, key, first);
-    put (o, num, fmt_i64 (num, v));
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, v));
 }
 
-static void json_secs (out_t *o, const char *key, uint64_t ns, int *first)
+static void json_secs (zmqobs_out_t *o, const char *key, uint64_t ns, int *first)
 {
     char num[48];
     json_key (o, key, first);
-    put (o, num, fmt_secs (num, ns));
+    zmqobs__put (o, num, zmqobs__fmt_secs (num, ns));
 }
 
-static void json_string (out_t *o, const char *s)
+static void json_string (zmqobs_out_t *o, const char *s)
 {
-    put_c (o, '"');
-    esc_json (o, s, strlen (s));
-    put_c (o, '"');
+    zmqobs__put_c (o, '"');
+    zmqobs__esc_json (o, s, strlen (s));
+    zmqobs__put_c (o, '"');
 }
 
-static void json_socket (out_t *o, const zmqobs_stats_t *st)
+static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
 {
     int first = 1;
-    put_c (o, '{');
+    zmqobs__put_c (o, '{');
     json_key (o, "name", &first);
     json_string (o, st->name);
     json_key (o, "type", &first);
@@ -892,34 +625,34 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
     json_u64 (o, "messages_received", st->msgs_received, &first);
     json_u64 (o, "bytes_received", st->bytes_received, &first);
     json_key (o, "errors", &first);
-    put_c (o, '{');
+    zmqobs__put_c (o, '{');
     for (int op = 0; op < 2; op++) {
         if (op)
-            put_c (o, ',');
-        put_str (o, op ? "\"recv\":{" : "\"send\":{");
+            zmqobs__put_c (o, ',');
+        zmqobs__put_str (o, op ? "\"recv\":{" : "\"send\":{");
         int f2 = 1;
         for (unsigned i = 1; i < ZMQOBS_ERRNO_SLOTS; i++)
             if (st->errors[op][i] && errno_names[i].name)
                 json_u64 (o, errno_names[i].name, st->errors[op][i], &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
-    put_c (o, '}');
+    zmqobs__put_c (o, '}');
     json_key (o, "would_block", &first);
     {
         int f2 = 1;
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         json_u64 (o, "send", st->errors[0][0], &f2);
         json_u64 (o, "recv", st->errors[1][0], &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
     json_key (o, "events", &first);
     {
         int f2 = 1;
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         for (unsigned i = 0; i < ZMQOBS_EVENT_SLOTS; i++)
             if (event_names[i].name)
                 json_u64 (o, event_names[i].name, st->events[i], &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
     json_i64 (o, "connections", st->connections, &first);
     json_u64 (o, "listening", st->listening, &first);
@@ -927,11 +660,11 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
     json_key (o, "handshake_failures", &first);
     {
         int f2 = 1;
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
             if (st->handshake_failures[i] && handshake_names[i].name)
                 json_u64 (o, handshake_names[i].name, st->handshake_failures[i], &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
     json_u64 (o, "monitor_malformed", st->malformed_events, &first);
     json_i64 (o, "queue_depth", st->queue_depth, &first);
@@ -939,29 +672,29 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
     {
         int f2 = 1;
         char num[48];
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         json_u64 (o, "count", st->latency_count, &f2);
         json_secs (o, "sum_seconds", st->latency_sum_ns, &f2);
         json_key (o, "bounds_seconds", &f2);
-        put_c (o, '[');
+        zmqobs__put_c (o, '[');
         for (uint32_t i = 0; i < st->bucket_count; i++) {
             if (i)
-                put_c (o, ',');
-            put (o, num, fmt_secs (num, st->bounds_ns[i]));
+                zmqobs__put_c (o, ',');
+            zmqobs__put (o, num, zmqobs__fmt_secs (num, st->bounds_ns[i]));
         }
-        PUT_LIT (o, "],\"bucket_counts\":[");
+        ZMQOBS__PUT_LIT (o, "],\"bucket_counts\":[");
         for (uint32_t i = 0; i <= st->bucket_count; i++) {
             if (i)
-                put_c (o, ',');
-            put (o, num, fmt_u64 (num, st->buckets[i]));
+                zmqobs__put_c (o, ',');
+            zmqobs__put (o, num, zmqobs__fmt_u64 (num, st->buckets[i]));
         }
-        PUT_LIT (o, "]}");
+        ZMQOBS__PUT_LIT (o, "]}");
     }
     json_key (o, "latency_window", &first);
     {
         int f2 = 1;
         const zmqobs_window_t *w = &st->window;
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         json_u64 (o, "count", w->count, &f2);
         json_secs (o, "sum_seconds", w->sum_ns, &f2);
         json_secs (o, "min_seconds", w->min_ns, &f2);
@@ -972,56 +705,56 @@ static void json_socket (out_t *o, const zmqobs_stats_t *st)
         json_secs (o, "p95_seconds", w->p95_ns, &f2);
         json_secs (o, "p99_seconds", w->p99_ns, &f2);
         json_secs (o, "p999_seconds", w->p999_ns, &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
-    put_c (o, '}');
+    zmqobs__put_c (o, '}');
 }
 
-static void json_all (out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, size_t n,
+static void json_all (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, size_t n,
                       const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
     int first = 1;
-    put_c (o, '{');
+    zmqobs__put_c (o, '{');
     json_key (o, "version", &first);
     {
         char num[24];
-        put_c (o, '"');
-        put (o, num, fmt_u64 (num, ZMQOBS_VERSION_MAJOR));
-        put_c (o, '.');
-        put (o, num, fmt_u64 (num, ZMQOBS_VERSION_MINOR));
-        put_c (o, '.');
-        put (o, num, fmt_u64 (num, ZMQOBS_VERSION_PATCH));
-        put_c (o, '"');
+        zmqobs__put_c (o, '"');
+        zmqobs__put (o, num, zmqobs__fmt_u64 (num, ZMQOBS_VERSION_MAJOR));
+        zmqobs__put_c (o, '.');
+        zmqobs__put (o, num, zmqobs__fmt_u64 (num, ZMQOBS_VERSION_MINOR));
+        zmqobs__put_c (o, '.');
+        zmqobs__put (o, num, zmqobs__fmt_u64 (num, ZMQOBS_VERSION_PATCH));
+        zmqobs__put_c (o, '"');
     }
     uint64_t up = LOAD (&zmqobs__test_uptime_ns);
     json_secs (o, "uptime_seconds", up ? up : zmqobs__now_ns () - obs->start_mono_ns, &first);
     json_key (o, "prefix", &first);
     json_string (o, obs->prefix);
     json_key (o, "labels", &first);
-    put_c (o, '{');
+    zmqobs__put_c (o, '{');
     for (size_t i = 0; i < obs->label_count; i++) {
         if (i)
-            put_c (o, ',');
+            zmqobs__put_c (o, ',');
         json_string (o, obs->label_names[i]);
-        put_c (o, ':');
+        zmqobs__put_c (o, ':');
         json_string (o, obs->label_values[i]);
     }
-    put_c (o, '}');
+    zmqobs__put_c (o, '}');
     json_key (o, "sockets", &first);
-    put_c (o, '[');
+    zmqobs__put_c (o, '[');
     for (size_t i = 0; i < n; i++) {
         zmqobs__socket_snapshot (socks[i], st);
         if (up)
             st->uptime_ns = up;
         if (i)
-            put_c (o, ',');
+            zmqobs__put_c (o, ',');
         json_socket (o, st);
     }
-    put_c (o, ']');
+    zmqobs__put_c (o, ']');
     if (p) {
         int f2 = 1;
         json_key (o, "process", &first);
-        put_c (o, '{');
+        zmqobs__put_c (o, '{');
         if (p->have & (1u << P_CPU))
             json_secs (o, "cpu_seconds_total", p->cpu_ns, &f2);
         if (p->have & (1u << P_OPEN_FDS))
@@ -1036,9 +769,9 @@ static void json_all (out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, si
             json_secs (o, "start_time_seconds", p->start_time_ns, &f2);
         if (p->have & (1u << P_THREADS))
             json_u64 (o, "threads", p->threads, &f2);
-        put_c (o, '}');
+        zmqobs__put_c (o, '}');
     }
-    PUT_LIT (o, "}\n");
+    ZMQOBS__PUT_LIT (o, "}\n");
 }
 
 /* ------------------------------------------------------------------------
@@ -1047,13 +780,13 @@ static void json_all (out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, si
 
 /* value / 10^decimals with exactly that many decimals, e.g. (12345, 3)
  * gives "12.345". */
-static void put_fixed (out_t *o, uint64_t v, unsigned decimals)
+static void put_fixed (zmqobs_out_t *o, uint64_t v, unsigned decimals)
 {
     uint64_t div = 1;
     for (unsigned i = 0; i < decimals; i++)
         div *= 10;
     char num[48];
-    put (o, num, fmt_u64 (num, v / div));
+    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v / div));
     if (decimals) {
         uint64_t frac = v % div;
         char f[20];
@@ -1061,119 +794,119 @@ static void put_fixed (out_t *o, uint64_t v, unsigned decimals)
             f[i] = (char) ('0' + frac % 10);
             frac /= 10;
         }
-        put_c (o, '.');
-        put (o, f, decimals);
+        zmqobs__put_c (o, '.');
+        zmqobs__put (o, f, decimals);
     }
 }
 
 /* A duration in the unit that reads best: "850 ns", "12.500 us",
  * "3.250 ms", "1.500 s". */
-static void put_duration (out_t *o, uint64_t ns)
+static void put_duration (zmqobs_out_t *o, uint64_t ns)
 {
     if (ns < 1000) {
         put_fixed (o, ns, 0);
-        PUT_LIT (o, " ns");
+        ZMQOBS__PUT_LIT (o, " ns");
     } else if (ns < 1000000) {
         put_fixed (o, ns, 3);
-        PUT_LIT (o, " us");
+        ZMQOBS__PUT_LIT (o, " us");
     } else if (ns < 1000000000) {
         put_fixed (o, ns / 1000, 3);
-        PUT_LIT (o, " ms");
+        ZMQOBS__PUT_LIT (o, " ms");
     } else {
         put_fixed (o, ns / 1000000, 3);
-        PUT_LIT (o, " s");
+        ZMQOBS__PUT_LIT (o, " s");
     }
 }
 
-static void put_u64 (out_t *o, uint64_t v)
+static void put_u64 (zmqobs_out_t *o, uint64_t v)
 {
     char num[24];
-    put (o, num, fmt_u64 (num, v));
+    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v));
 }
 
 /* Messages per second over the uptime, one decimal, rounded down. */
-static void put_rate (out_t *o, uint64_t count, uint64_t uptime_ns)
+static void put_rate (zmqobs_out_t *o, uint64_t count, uint64_t uptime_ns)
 {
     if (uptime_ns == 0) {
-        PUT_LIT (o, "0.0");
+        ZMQOBS__PUT_LIT (o, "0.0");
         return;
     }
     unsigned __int128 tenths = (unsigned __int128) count * 10u * 1000000000u / uptime_ns;
     put_fixed (o, tenths > UINT64_MAX ? UINT64_MAX : (uint64_t) tenths, 1);
 }
 
-static void text_socket (out_t *o, const zmqobs_stats_t *st)
+static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
 {
-    PUT_LIT (o, "socket ");
+    ZMQOBS__PUT_LIT (o, "socket ");
     /* a JSON string: quotes and control characters stay visible and the
      * line stays one line */
     json_string (o, st->name);
-    PUT_LIT (o, " (");
-    put_str (o, zmqobs_socket_type_name (st->type));
-    PUT_LIT (o, ")\n  uptime          ");
+    ZMQOBS__PUT_LIT (o, " (");
+    zmqobs__put_str (o, zmqobs_socket_type_name (st->type));
+    ZMQOBS__PUT_LIT (o, ")\n  uptime          ");
     put_duration (o, st->uptime_ns);
-    PUT_LIT (o, "\n  sent            ");
+    ZMQOBS__PUT_LIT (o, "\n  sent            ");
     put_u64 (o, st->msgs_sent);
-    PUT_LIT (o, " msgs, ");
+    ZMQOBS__PUT_LIT (o, " msgs, ");
     put_u64 (o, st->bytes_sent);
-    PUT_LIT (o, " bytes, ");
+    ZMQOBS__PUT_LIT (o, " bytes, ");
     put_rate (o, st->msgs_sent, st->uptime_ns);
-    PUT_LIT (o, " msg/s\n  received        ");
+    ZMQOBS__PUT_LIT (o, " msg/s\n  received        ");
     put_u64 (o, st->msgs_received);
-    PUT_LIT (o, " msgs, ");
+    ZMQOBS__PUT_LIT (o, " msgs, ");
     put_u64 (o, st->bytes_received);
-    PUT_LIT (o, " bytes, ");
+    ZMQOBS__PUT_LIT (o, " bytes, ");
     put_rate (o, st->msgs_received, st->uptime_ns);
-    PUT_LIT (o, " msg/s\n  connections     ");
+    ZMQOBS__PUT_LIT (o, " msg/s\n  connections     ");
     char num[24];
-    put (o, num, fmt_i64 (num, st->connections));
-    PUT_LIT (o, " now, ");
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->connections));
+    ZMQOBS__PUT_LIT (o, " now, ");
     put_u64 (o, st->listening);
-    PUT_LIT (o, " listening, ");
+    ZMQOBS__PUT_LIT (o, " listening, ");
     put_u64 (o, st->reconnects);
-    PUT_LIT (o, " reconnects\n  errors          ");
+    ZMQOBS__PUT_LIT (o, " reconnects\n  errors          ");
     uint64_t errs[2] = {0, 0}, hs = 0;
     for (int op = 0; op < 2; op++)
         for (unsigned i = 1; i < ZMQOBS_ERRNO_SLOTS; i++)
             errs[op] += st->errors[op][i];
     for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
         hs += st->handshake_failures[i];
-    PUT_LIT (o, "send ");
+    ZMQOBS__PUT_LIT (o, "send ");
     put_u64 (o, errs[0]);
-    PUT_LIT (o, ", recv ");
+    ZMQOBS__PUT_LIT (o, ", recv ");
     put_u64 (o, errs[1]);
-    PUT_LIT (o, ", would block send ");
+    ZMQOBS__PUT_LIT (o, ", would block send ");
     put_u64 (o, st->errors[0][0]);
-    PUT_LIT (o, ", recv ");
+    ZMQOBS__PUT_LIT (o, ", recv ");
     put_u64 (o, st->errors[1][0]);
-    PUT_LIT (o, ", handshake failures ");
+    ZMQOBS__PUT_LIT (o, ", handshake failures ");
     put_u64 (o, hs);
-    PUT_LIT (o, "\n  queue depth     ");
-    put (o, num, fmt_i64 (num, st->queue_depth));
-    PUT_LIT (o, "\n  latency         ");
+    ZMQOBS__PUT_LIT (o, "\n  queue depth     ");
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->queue_depth));
+    ZMQOBS__PUT_LIT (o, "\n  latency         ");
     const zmqobs_window_t *w = &st->window;
     if (w->count == 0)
-        PUT_LIT (o, "no samples");
+        ZMQOBS__PUT_LIT (o, "no samples");
     else {
-        PUT_LIT (o, "avg ");
+        ZMQOBS__PUT_LIT (o, "avg ");
         put_duration (o, w->mean_ns);
-        PUT_LIT (o, ", p95 ");
+        ZMQOBS__PUT_LIT (o, ", p95 ");
         put_duration (o, w->p95_ns);
-        PUT_LIT (o, ", p99 ");
+        ZMQOBS__PUT_LIT (o, ", p99 ");
         put_duration (o, w->p99_ns);
-        PUT_LIT (o, " (last ");
+        ZMQOBS__PUT_LIT (o, " (last ");
         put_u64 (o, w->count);
-        PUT_LIT (o, " samples)");
+        ZMQOBS__PUT_LIT (o, " samples)");
     }
-    put_c (o, '\n');
+    zmqobs__put_c (o, '\n');
 }
 
-static void text_all (out_t *o, zmqobs_socket_t *const *socks, size_t n, const zmqobs__process_t *p,
-                      zmqobs_stats_t *st)
+static void text_all (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
+                      const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
-    PUT_LIT (o, "zmqobs report: ");
+    ZMQOBS__PUT_LIT (o, "zmqobs report: ");
     put_u64 (o, (uint64_t) n);
-    put_str (o, n == 1 ? " socket\n" : " sockets\n");
+    zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
     uint64_t up = LOAD (&zmqobs__test_uptime_ns);
     for (size_t i = 0; i < n; i++) {
         zmqobs__socket_snapshot (socks[i], st);
@@ -1182,30 +915,30 @@ static void text_all (out_t *o, zmqobs_socket_t *const *socks, size_t n, const z
         text_socket (o, st);
     }
     if (p) {
-        PUT_LIT (o, "process\n");
+        ZMQOBS__PUT_LIT (o, "process\n");
         if (p->have & (1u << P_CPU)) {
-            PUT_LIT (o, "  cpu             ");
+            ZMQOBS__PUT_LIT (o, "  cpu             ");
             put_duration (o, p->cpu_ns);
-            put_c (o, '\n');
+            zmqobs__put_c (o, '\n');
         }
         if (p->have & (1u << P_RSS)) {
-            PUT_LIT (o, "  resident        ");
+            ZMQOBS__PUT_LIT (o, "  resident        ");
             put_u64 (o, p->resident_bytes);
-            PUT_LIT (o, " bytes\n");
+            ZMQOBS__PUT_LIT (o, " bytes\n");
         }
         if (p->have & (1u << P_THREADS)) {
-            PUT_LIT (o, "  threads         ");
+            ZMQOBS__PUT_LIT (o, "  threads         ");
             put_u64 (o, p->threads);
-            put_c (o, '\n');
+            zmqobs__put_c (o, '\n');
         }
         if (p->have & (1u << P_OPEN_FDS)) {
-            PUT_LIT (o, "  open fds        ");
+            ZMQOBS__PUT_LIT (o, "  open fds        ");
             put_u64 (o, p->open_fds);
             if (p->have & (1u << P_MAX_FDS)) {
-                PUT_LIT (o, " of ");
+                ZMQOBS__PUT_LIT (o, " of ");
                 put_u64 (o, p->max_fds);
             }
-            put_c (o, '\n');
+            zmqobs__put_c (o, '\n');
         }
     }
 }
@@ -1245,12 +978,12 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
         if (p)
             prom_process (&c, p);
         if (c.om)
-            PUT_LIT (&c.o, "# EOF\n");
+            ZMQOBS__PUT_LIT (&c.o, "# EOF\n");
         len = c.o.len;
     } else {
-        out_t o;
+        zmqobs_out_t o;
         zmqobs_stats_t st;
-        out_init (&o, buf, size);
+        zmqobs__out_init (&o, buf, size);
         if (format == ZMQOBS_FORMAT_JSON)
             json_all (&o, self, socks, n, p, &st);
         else

@@ -20,7 +20,10 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "http.h"
+
+#include "formats.h"
+#include "loop.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

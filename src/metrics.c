@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "metrics.h"
 
 #include <float.h>
 #include <string.h>

@@ -1,1442 +1,53 @@
 /*
- * monitor.c - the monitor engine: per-socket libzmq monitors, the loop
- * that drains them (a background thread, or the host's own loop), the
- * safe stop order, and events turned into metrics.
+ * monitor.c - the control side of the monitors: start (a fresh inproc
+ * endpoint per attach, the reader connected before the monitor binds, so
+ * a host bind or connect never blocks on it), the safe stop (stop while
+ * the loop keeps draining, wait for MONITOR_STOPPED, then close), the
+ * owner threads' requests served in order with queued events
+ * (zmqobs_disconnect, zmqobs_unbind, zmqobs_connect), and the hash of the
+ * handles being monitored, so attach and detach cost O(1).
  *
- * The loop. Every reader's ZMQ_FD, an eventfd that wakes the loop, and
- * the loop's sources (HTTP in host-driven mode) sit in one epoll set; the
- * readers it reports go on a ready list, and a turn drains only those.
- * Attach, detach and requests run on the host socket's owner thread; they
- * hand their changes to the loop on a list under mon->lock (todo) and
- * write the eventfd, so a turn's bookkeeping costs what changed, never
- * what is attached. The eventfd is not a libzmq socket on purpose: it
- * never stops zmq_ctx_term from completing, whatever the shutdown order.
- * In host-driven mode the epoll descriptor itself is the one stable fd
- * the host watches (zmqobs_fd).
- *
- * A reader is created and connected on the attach thread, then used only
- * by the loop; the mutex around the lists orders the hand-off. The
- * reader's receive high-water mark is 0 (unlimited), so libzmq's monitor
- * socket can never block the host's I/O thread, even while the loop is
- * busy in a slow event callback.
- *
- * The converse is fatal: libzmq sends monitor events blocking, so once a
- * reader is closed while its socket's monitor still runs, the next event
- * wedges libzmq's I/O thread for good. A reader is therefore closed only
- * after MONITOR_STOPPED, after ETERM, or after zmq_socket_monitor (NULL)
- * stopped the monitor. A socket the host closed before detaching (a
- * misuse) cannot be stopped, and libzmq may keep it alive for as long as
- * it lingers: its reader becomes an orphan, drained and discarded until
- * that socket's MONITOR_STOPPED or ETERM, by the loop, or after
- * zmqobs_destroy by a small detached thread of its own.
+ * Attach, detach and requests run on the host socket's owner thread; the
+ * loop runs elsewhere. They hand their changes to the loop on a list
+ * under the loop's lock (todo) and wake it, so a turn's bookkeeping costs
+ * what changed, never what is attached. A reader is created and connected
+ * on the attach thread, then used only by the draining thread; the lock
+ * orders the hand-off. The reader's receive high-water mark is 0
+ * (unlimited), so libzmq's monitor socket can never block the host's I/O
+ * thread, even while the loop is busy in a slow event callback.
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "monitor.h"
 
-#include <limits.h>
+#include "accounting.h"
+#include "eventlog.h"
+#include "reader.h"
+
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
-
-/* s->monitor_state; changes under mon->lock */
-enum {
-    MS_NONE = 0,
-    MS_ACTIVE,   /* the loop drains s->reader */
-    MS_STOPPING, /* detach asked: drain until MONITOR_STOPPED or deadline */
-    MS_ORPHAN,   /* detach found the handle closed: the loop adopts the
-                    reader as an orphan */
-    MS_DONE      /* reader closed or adopted; the loop never touches s again */
-};
-
-/* s->req_state and s->req_op, under mon->lock: a request of the socket's
- * owner thread that the loop serves in order with the events queued on
- * the socket's reader (threaded mode) */
-enum { REQ_NONE = 0, REQ_ASKED, REQ_TAKEN };
-enum {
-    OP_DRAIN = 1, /* detach: take what is queued (a MONITOR_STOPPED?) */
-    OP_CLOSE,     /* zmqobs_disconnect, zmqobs_unbind */
-    OP_OPEN       /* zmqobs_connect */
-};
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
-#define BATCH 512                  /* messages per reader per loop turn */
+#define BATCH 512                  /* as the loop's batch */
 #define PREDRAIN_BATCHES 64        /* before a detach or request: a storm is cut off */
 
-/* A node of the loop's epoll set: the wake eventfd, a source, or a
- * reader (a socket's, or an orphan's once its socket is gone). */
-enum { N_WAKE = 1, N_SOURCE, N_READER };
-typedef struct zmqobs_rnode {
-    int kind;
-    int source;            /* N_SOURCE: its index */
-    void *reader;          /* N_READER: the PAIR, NULL once closed */
-    zmqobs_socket_t *s;    /* its socket, NULL for an orphan */
-    int fd;                /* the reader's ZMQ_FD, -1 once closed */
-    zmqobs_dlink_t ready;  /* on mon->ready */
-    zmqobs_dlink_t orphan; /* on mon->orphans */
-} rnode_t;
+static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const char *ep,
+                            uint16_t port);
+static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle);
+static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out);
 
-#define SOURCES_MAX 4
-typedef struct {
-    rnode_t node; /* first: the epoll data points here */
-    int fd;
-    long (*timeout_ms) (zmqobs_t *);
-    void (*run) (zmqobs_t *);
-} source_t;
-
-struct zmqobs_monitor {
-    pthread_mutex_t lock;    /* lists, quit, terminated, states, sources */
-    pthread_cond_t cond;     /* signalled when a socket reaches MS_DONE */
-    pthread_mutex_t cb_lock; /* held while the event callback runs */
-    int efd;                 /* eventfd: wakes the loop */
-    int epfd;                /* epoll: readers, efd, sources */
-    pthread_t thread;
-    int has_thread;
-    int quit;
-    int terminated;     /* ETERM seen: readers closed, host sockets untouchable */
-    int waiters;        /* host-driven: attach/detach calls in progress */
-    zmqobs_dlink_t all; /* every socket with a monitor (mon_link) */
-    size_t count;
-    size_t reserved;           /* attaches in progress, each with room kept */
-    zmqobs_socket_t **handles; /* hash of the handles, handle_cap buckets */
-    size_t handle_cap;
-    zmqobs_dlink_t todo;     /* sockets with news for the loop */
-    zmqobs_dlink_t stopping; /* detaches waiting for MONITOR_STOPPED */
-    zmqobs_dlink_t orphans;  /* readers of sockets the host closed too early */
-    size_t norphans;
-    rnode_t wake_node;
-    source_t sources[SOURCES_MAX];
-
-    /* loop side: the draining thread's (see the ready list) */
-    zmqobs_dlink_t ready;
-    zmqobs_socket_t *serving; /* a request taken by prepare */
-};
-
-/* ------------------------------------------------------------------------
- * Events into metrics
- * ---------------------------------------------------------------------- */
-
-static void note_error (zmqobs_socket_t *s, const zmqobs_event_t *ev)
+/* Discards whatever a reader has queued (a monitor stopped on the attach
+ * thread, before the loop ever saw the reader). */
+static void discard_queued (void *reader)
 {
-    /* last_error_* are read by snapshots under the same small lock; no
-     * scrape holds it for longer than one socket's copy */
-    pthread_mutex_lock (&s->obs->error_lock);
-    s->mon.last_error_event = ev->event;
-    s->mon.last_error_value = ev->value;
-    memcpy (s->mon.last_error_endpoint, ev->endpoint, ev->endpoint_len + 1);
-    pthread_mutex_unlock (&s->obs->error_lock);
-}
-
-/* FNV-1a of an endpoint, never 0 (0 marks a free slot). */
-static uint64_t endpoint_key (const char *ep, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char) ep[i];
-        h *= 1099511628211ull;
-    }
-    return h | 1;
-}
-
-/* The port of a tcp:// endpoint, 0 for anything else. */
-static uint16_t tcp_port (const char *ep, size_t len)
-{
-    if (len < 7 || memcmp (ep, "tcp://", 6) != 0)
-        return 0;
-    size_t i = len;
-    while (i > 6 && ep[i - 1] != ':')
-        i--;
-    if (i <= 6 || i == len || len - i > 5)
-        return 0;
-    unsigned port = 0;
-    for (; i < len; i++) {
-        if (ep[i] < '0' || ep[i] > '9')
-            return 0;
-        port = port * 10 + (unsigned) (ep[i] - '0');
-    }
-    return port <= 65535 ? (uint16_t) port : 0;
-}
-
-/* The port of a tcp:// bind address on every interface ("*", 0.0.0.0,
- * "::"), else 0. Peers accepted there report the local address they came
- * in on, never the wildcard, so unbinding it concerns them all. */
-static uint16_t wildcard_port (const char *ep, size_t len)
-{
-    uint16_t port = tcp_port (ep, len);
-    if (!port)
-        return 0;
-    static const char *const any[] = {"*", "0.0.0.0", "[::]", "::", "[*]", "[0:0:0:0:0:0:0:0]"};
-    const char *host = ep + 6;
-    size_t hlen = (size_t) ((const char *) memrchr (ep, ':', len) - host);
-    for (size_t i = 0; i < sizeof any / sizeof any[0]; i++)
-        if (strlen (any[i]) == hlen && memcmp (host, any[i], hlen) == 0)
-            return port;
-    return 0;
-}
-
-#define PEER_MASK (ZMQOBS__PEER_SLOTS - 1)
-
-static unsigned peer_home (uint64_t key)
-{
-    return (unsigned) (key ^ (key >> 29)) & PEER_MASK;
-}
-
-static void peer_release (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl);
-
-/* The slot of an endpoint, claimed if insert and absent; NULL when absent
- * (or the table is full of open endpoints). Draining thread. */
-static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, const char *ep, size_t len, int insert)
-{
-    uint64_t key = endpoint_key (ep, len);
-    unsigned i = peer_home (key);
-    for (unsigned n = 0; n < ZMQOBS__PEER_SLOTS; n++, i = (i + 1) & PEER_MASK) {
-        if (m->peers[i].key == key)
-            return &m->peers[i];
-        if (m->peers[i].key == 0) {
-            if (!insert)
-                return NULL;
-            m->peers[i].key = key;
-            m->peers[i].port = tcp_port (ep, len);
-            return &m->peers[i];
-        }
-    }
-    if (!insert)
-        return NULL;
-    /* Full. Endpoints the host closed hold their slot only to ignore
-     * their lingering sessions: the one closed longest ago gives way. */
-    zmqobs_peer_slot_t *oldest = NULL;
-    for (unsigned k = 0; k < ZMQOBS__PEER_SLOTS; k++) {
-        zmqobs_peer_slot_t *p = &m->peers[k];
-        /* age in closes, wrap-safe */
-        if (p->closed && !p->live && !p->failed
-            && (!oldest || m->close_seq - p->closed_seq > m->close_seq - oldest->closed_seq))
-            oldest = p;
-    }
-    if (!oldest)
-        return NULL;
-    oldest->closed = 0;
-    peer_release (m, oldest);
-    return peer_slot (m, ep, len, 1);
-}
-
-/* Frees a slot with nothing left to count, shifting later slots of its
- * probe run back (linear probing has no other way to delete), so that
- * endpoints come and go for ever in a fixed table. */
-static void peer_release (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
-{
-    if (sl->live || sl->failed || sl->closed)
-        return;
-    unsigned hole = (unsigned) (sl - m->peers), j = hole;
-    for (unsigned n = 1; n < ZMQOBS__PEER_SLOTS; n++) {
-        j = (j + 1) & PEER_MASK;
-        if (m->peers[j].key == 0)
-            break;
-        unsigned home = peer_home (m->peers[j].key);
-        /* the entry at j may fill the hole unless its home lies
-         * cyclically in (hole, j] */
-        int stays = hole < j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (stays)
-            continue;
-        m->peers[hole] = m->peers[j];
-        hole = j;
-    }
-    memset (&m->peers[hole], 0, sizeof m->peers[hole]);
-}
-
-static void count_down (uint64_t *p)
-{
-    if (LOAD (p) > 0)
-        BUMP (p, (uint64_t) -1);
-}
-
-/* A peer whose handshake succeeded (or a raw STREAM peer) joins the gauge. */
-static void peer_up (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
-{
-    BUMP (&m->connections, 1);
-    if (sl)
-        sl->live++;
-    else
-        m->untracked_live++;
-}
-
-/* A DISCONNECTED: it settles the endpoint's failed handshakes first (an
- * engine whose handshake failed was never counted), then its live peers.
- * Nothing is left after the host closed the endpoint: that DISCONNECTED
- * belongs to a peer already taken off. */
-static void peer_down (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
-{
-    uint32_t *failed = NULL, *live = NULL;
-    uint64_t *ufailed = NULL, *ulive = NULL;
-    if (sl) {
-        failed = sl->failed ? &sl->failed : NULL;
-        live = sl->live ? &sl->live : NULL;
-    } else {
-        ufailed = m->untracked_failed ? &m->untracked_failed : NULL;
-        ulive = m->untracked_live ? &m->untracked_live : NULL;
-    }
-    if (failed || ufailed) {
-        if (failed)
-            --*failed;
-        else
-            --*ufailed;
-        count_down (&m->pending_failed);
-    } else if (live || ulive) {
-        if (live)
-            --*live;
-        else
-            --*ulive;
-        if (LOAD (&m->connections) > 0)
-            BUMP (&m->connections, -1);
-    }
-    if (sl)
-        peer_release (m, sl);
-}
-
-/* Takes an endpoint's peers off the gauge and marks it closed: its
- * sessions may linger in libzmq (flushing messages, still connecting)
- * and report CONNECTED or HANDSHAKE_SUCCEEDED later, then vanish without
- * a word, so events of a closed endpoint are not counted until the host
- * opens it again. */
-static void close_slot (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
-{
-    int64_t conns = LOAD (&m->connections);
-    STORE (&m->connections, conns > (int64_t) sl->live ? conns - (int64_t) sl->live : 0);
-    uint64_t pending = LOAD (&m->pending_failed);
-    STORE (&m->pending_failed, pending > sl->failed ? pending - sl->failed : 0);
-    sl->live = 0;
-    sl->failed = 0;
-    sl->closed = 1;
-    sl->closed_seq = ++m->close_seq;
-}
-
-/* The host closed (zmqobs_disconnect, zmqobs_unbind) or opened again
- * (zmqobs_connect; a new listener's LISTENING) the endpoint ep; with
- * port, also every endpoint that accepted peers on that tcp port (a
- * wildcard bind). Draining thread. */
-static void mark_endpoint (zmqobs_mon_block_t *m, const char *ep, size_t len, uint16_t port,
-                           int closed)
-{
-    zmqobs_peer_slot_t *sl = peer_slot (m, ep, len, closed);
-    if (sl && closed)
-        close_slot (m, sl);
-    else if (sl) {
-        sl->closed = 0;
-        peer_release (m, sl);
-    }
-    for (unsigned i = 0; port && i < ZMQOBS__PEER_SLOTS; i++) {
-        zmqobs_peer_slot_t *p = &m->peers[i];
-        if (p->key == 0 || !p->accepted || p->port != port)
-            continue;
-        if (closed)
-            close_slot (m, p);
-        else if (p->closed) {
-            p->closed = 0;
-            peer_release (m, p);
-            i--; /* a later slot may have moved into this one */
-        }
-    }
-}
-
-void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
-{
-    zmqobs_mon_block_t *m = &s->mon;
-    int bit = zmqobs__event_bit (ev->event);
-    if (bit >= 0)
-        BUMP (&m->events[bit], 1);
-
-    switch (ev->event) {
-    case ZMQ_EVENT_CONNECTED:
-    case ZMQ_EVENT_ACCEPTED: {
-        if (ev->event == ZMQ_EVENT_CONNECTED)
-            STORE (&m->connecting, 1);
-        /* claimed for every engine, so that its DISCONNECTED finds it */
-        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
-        if (sl && ev->event == ZMQ_EVENT_ACCEPTED)
-            sl->accepted = 1;
-        if (s->type != ZMQ_STREAM) {
-            zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
-            if (sl)
-                *e = (zmqobs_engine_t) {(int32_t) ev->value, (uint32_t) sl->key, m->outcomes};
-            else
-                e->fd = -1;
-        }
-        /* raw STREAM peers have no ZMTP handshake, so no SUCCEEDED event */
-        if (s->type == ZMQ_STREAM && !(sl && sl->closed))
-            peer_up (m, sl);
-        break;
-    }
-    case ZMQ_EVENT_CONNECT_DELAYED:
-        STORE (&m->connecting, 1);
-        break;
-    case ZMQ_EVENT_CONNECT_RETRIED:
-        STORE (&m->connecting, 1);
-        BUMP (&m->reconnects, 1);
-        break;
-    case ZMQ_EVENT_LISTENING:
-        STORE (&m->bound, 1);
-        BUMP (&m->listening, 1);
-        if (m->listen_fd_count < sizeof m->listen_fds / sizeof m->listen_fds[0])
-            m->listen_fds[m->listen_fd_count++] = (int32_t) ev->value;
-        /* a new listener: peers accepted on its port count again */
-        mark_endpoint (m, ev->endpoint, ev->endpoint_len, tcp_port (ev->endpoint, ev->endpoint_len),
-                       0);
-        break;
-    case ZMQ_EVENT_BIND_FAILED:
-        STORE (&m->bound, 1);
-        note_error (s, ev);
-        break;
-    case ZMQ_EVENT_CLOSED:
-        /* only a listener's CLOSED lowers the listening gauge */
-        for (uint32_t i = 0; i < m->listen_fd_count; i++)
-            if (m->listen_fds[i] == (int32_t) ev->value) {
-                m->listen_fds[i] = m->listen_fds[--m->listen_fd_count];
-                if (LOAD (&m->listening) > 0)
-                    BUMP (&m->listening, (uint64_t) -1);
-                break;
-            }
-        break;
-    case ZMQ_EVENT_ACCEPT_FAILED:
-    case ZMQ_EVENT_CLOSE_FAILED:
-        note_error (s, ev);
-        break;
-    case ZMQ_EVENT_DISCONNECTED: {
-        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 0);
-        zmqobs_engine_t *e = &m->engines[ev->value & (ZMQOBS__ENGINE_SLOTS - 1)];
-        if (s->type != ZMQ_STREAM && e->fd == (int32_t) ev->value) {
-            e->fd = -1;
-            if (sl && e->key == (uint32_t) sl->key && e->outcomes == m->outcomes) {
-                /* no outcome on the socket since it opened: it had none */
-                peer_release (m, sl);
-                break;
-            }
-        }
-        peer_down (m, sl);
-        break;
-    }
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: {
-        if (s->type == ZMQ_STREAM)
-            break;
-        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
-        m->outcomes++;
-        if (sl && sl->closed)
-            break; /* an engine of an endpoint the host closed */
-        peer_up (m, sl);
-        break;
-    }
-    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: {
-        /* libzmq 4.3 reports every raw STREAM peer that goes away as
-         * HANDSHAKE_FAILED_NO_DETAIL (it has no mechanism) before its
-         * DISCONNECTED: not a failure, and that peer was counted */
-        if (s->type == ZMQ_STREAM)
-            break;
-        BUMP (&m->handshake_failures[zmqobs__handshake_slot (ev->event, ev->value)], 1);
-        note_error (s, ev);
-        zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
-        m->outcomes++;
-        if (sl && sl->closed)
-            break; /* an engine of an endpoint the host closed */
-        BUMP (&m->pending_failed, 1);
-        if (sl)
-            sl->failed++;
-        else
-            m->untracked_failed++;
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-/* ------------------------------------------------------------------------
- * Event callback and the JSON sink
- * ---------------------------------------------------------------------- */
-
-int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg)
-{
-    if (!self) {
-        errno = EINVAL;
-        return -1;
-    }
-    /* cb_lock waits for a callback in flight, so once this returns the old
-     * arg (a FILE * the host is about to close) is never used again. It is
-     * recursive, so a callback may replace itself. */
-    pthread_mutex_lock (&self->monitor->cb_lock);
-    self->event_fn = fn;
-    self->event_arg = arg;
-    pthread_mutex_unlock (&self->monitor->cb_lock);
-    return 0;
-}
-
-/* An errno value by name: libzmq's from the shared table, the others
- * (ECONNREFUSED, EADDRINUSE, ...) from the C library where it can. */
-static const char *errno_text (int err)
-{
-    const char *text = zmqobs_errno_name (err);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    if (strcmp (text, "OTHER") == 0) {
-        const char *name = strerrorname_np (err);
-        if (name)
-            text = name;
-    }
-#endif
-    return text;
-}
-
-/* The text next to a value: an errno or protocol error name, or "". */
-static const char *value_text (const zmqobs_event_t *ev)
-{
-    if (ev->value_kind == ZMQOBS_VALUE_ERRNO)
-        return errno_text ((int) ev->value);
-    return zmqobs__value_text (ev->event, ev->value);
-}
-
-/* Set while an event callback runs on this thread: zmqobs_disconnect and
- * friends would wait there for the very thread that runs it. */
-static __thread const zmqobs_t *in_callback;
-
-static void emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    pthread_mutex_lock (&mon->cb_lock);
-    zmqobs_event_fn *fn = obs->event_fn;
-    void *arg = obs->event_arg;
-    if (fn) {
-        zmqobs_event_info_t info = {
-            .socket_name = s->name,
-            .event_name = zmqobs_event_name (ev->event),
-            .value_meaning = zmqobs_value_kind_name (ev->value_kind),
-            .value_text = value_text (ev),
-            .event = ev,
-            .timestamp_ns = zmqobs__wall_ns (),
-        };
-        const zmqobs_t *outer = in_callback;
-        in_callback = obs;
-        fn (&info, arg);
-        in_callback = outer;
-    }
-    pthread_mutex_unlock (&mon->cb_lock);
-}
-
-/* Bounded appender: keeps the output NUL-terminated and counts what the
- * whole line needs. */
-typedef struct {
-    char *buf;
-    size_t size, len;
-} sbuf_t;
-
-static void put (sbuf_t *b, const char *s, size_t n)
-{
-    if (b->len < b->size) {
-        size_t room = b->size - 1 - b->len;
-        memcpy (b->buf + b->len, s, n < room ? n : room);
-    }
-    b->len += n;
-}
-
-/* Length of the UTF-8 sequence starting at p if it is valid, else 0. */
-static size_t utf8_seq (const unsigned char *p, size_t left)
-{
-    size_t n = p[0] < 0xC0 ? 0 : p[0] < 0xE0 ? 2 : p[0] < 0xF0 ? 3 : p[0] < 0xF8 ? 4 : 0;
-    if (n == 0 || n > left)
-        return 0;
-    return zmqobs__valid_utf8 ((const char *) p, n) ? n : 0;
-}
-
-/* A JSON string: quotes and backslashes escaped, control characters as
- * \u00XX, valid UTF-8 as is, invalid bytes as U+FFFD so the line stays
- * valid JSON. */
-static void put_json_string (sbuf_t *b, const char *str, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *) str;
-    put (b, "\"", 1);
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char) c};
-            put (b, esc, 2);
-            i++;
-        } else if (c < 0x20) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            put (b, esc, 6);
-            i++;
-        } else if (c < 0x80) {
-            size_t j = i + 1;
-            while (j < len && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\')
-                j++;
-            put (b, str + i, j - i);
-            i = j;
-        } else {
-            size_t n = utf8_seq (p + i, len - i);
-            if (n) {
-                put (b, str + i, n);
-                i += n;
-            } else {
-                put (b, "\\ufffd", 6);
-                i++;
-            }
-        }
-    }
-    put (b, "\"", 1);
-}
-
-/* RFC 3339, UTC, milliseconds: 2026-01-02T03:04:05.678Z */
-static void put_timestamp (sbuf_t *b, uint64_t ns)
-{
-    time_t secs = (time_t) (ns / 1000000000u);
-    unsigned ms = (unsigned) (ns % 1000000000u / 1000000u);
-    struct tm tm;
-    char text[64];
-    int n = 0;
-    if (gmtime_r (&secs, &tm))
-        n = snprintf (text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-    put_json_string (b, text, n > 0 ? (size_t) n : 0);
-}
-
-/* Formats one event as a JSON line (with the newline); snprintf
- * semantics. Shared by zmqobs_json_log and its tests. */
-static size_t json_line (const zmqobs_event_info_t *info, char *buf, size_t size)
-{
-    sbuf_t b = {buf, size, 0};
-    const zmqobs_event_t *ev = info->event;
-    char num[16];
-    put (&b, "{\"ts\":", 6);
-    put_timestamp (&b, info->timestamp_ns);
-    put (&b, ",\"socket\":", 10);
-    put_json_string (&b, info->socket_name, strlen (info->socket_name));
-    put (&b, ",\"event\":", 9);
-    put_json_string (&b, info->event_name, strlen (info->event_name));
-    int n = snprintf (num, sizeof num, "%u", (unsigned) ev->value);
-    put (&b, ",\"value\":", 9);
-    put (&b, num, (size_t) n);
-    put (&b, ",\"meaning\":", 11);
-    put_json_string (&b, info->value_meaning, strlen (info->value_meaning));
-    if (info->value_text && *info->value_text) {
-        put (&b, ",\"detail\":", 10);
-        put_json_string (&b, info->value_text, strlen (info->value_text));
-    }
-    put (&b, ",\"endpoint\":", 12);
-    put_json_string (&b, ev->endpoint, ev->endpoint_len);
-    put (&b, "}\n", 2);
-    if (size)
-        buf[b.len < size ? b.len : size - 1] = '\0';
-    return b.len;
-}
-
-size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size)
-{
-    if (!info || !info->event || !info->socket_name || !info->event_name || !info->value_meaning)
-        return 0;
-    return json_line (info, buf, size);
-}
-
-void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg)
-{
-    FILE *out = arg;
-    if (!out || !info || !info->event || !info->socket_name || !info->event_name
-        || !info->value_meaning)
-        return;
-    /* names are at most 255 bytes, 6 bytes per byte escaped: the stack
-     * buffer fits every line; the heap path is there for safety only */
-    char stack[4096];
-    size_t need = json_line (info, stack, sizeof stack);
-    if (need < sizeof stack) {
-        fwrite (stack, 1, need, out);
-    } else {
-        char *heap = zmqobs__malloc (need + 1);
-        if (!heap)
-            return;
-        json_line (info, heap, need + 1);
-        fwrite (heap, 1, need, out);
-        zmqobs__free (heap);
-    }
-    fflush (out);
-}
-
-/* ------------------------------------------------------------------------
- * Reading monitor messages
- * ---------------------------------------------------------------------- */
-
-/* Receives the first part of a monitor message without waiting: 1, or 0
- * when none is pending, or -1 with errno (ETERM); on 0 and -1 the part is
- * closed already. */
-static int recv_first (zmq_msg_t *part, void *sock)
-{
-    zmq_msg_init (part);
-    if (zmq_msg_recv (part, sock, ZMQ_DONTWAIT) >= 0)
-        return 1;
-    int err = errno;
-    zmq_msg_close (part);
-    if (err == EAGAIN)
-        return 0;
-    errno = err;
-    return -1;
-}
-
-/* Discards what is left of a message after a part with the more flag;
- * returns how many parts that was. The parts of a message arrive
- * together: no waiting here. */
-static int skip_rest (void *sock, int more)
-{
-    int n = 0;
-    for (; more; n++) {
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        more = zmq_msg_recv (&extra, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&extra);
-        zmq_msg_close (&extra);
-    }
-    return n;
-}
-
-/* Reads one monitor message of an orphan reader and discards it: its
- * socket's metrics are gone. Returns 2 for MONITOR_STOPPED, 1 for another
- * message, 0 when none is pending, -1 with errno on error (ETERM). */
-static int orphan_recv (void *reader)
-{
-    zmq_msg_t part;
-    int rc = recv_first (&part, reader);
-    if (rc <= 0)
-        return rc;
-    uint16_t event = 0;
-    if (zmq_msg_size (&part) == 6)
-        memcpy (&event, zmq_msg_data (&part), sizeof event);
-    int more = zmq_msg_more (&part);
-    zmq_msg_close (&part);
-    skip_rest (reader, more);
-    return event == ZMQ_EVENT_MONITOR_STOPPED ? 2 : 1;
-}
-
-/* Drains up to BATCH messages of an orphan reader (the orphanage thread,
- * which polls with zmq_poll). Returns 1 once its socket's monitor stopped
- * (the reader may be closed), 0 when it must be drained again later, -1
- * with errno on error (ETERM). */
-static int drain_orphan (void *reader)
-{
-    for (int n = 0; n < BATCH; n++) {
-        int rc = orphan_recv (reader);
-        if (rc <= 0)
-            return rc;
-        if (rc == 2)
-            return 1;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------
- * The ready list and the epoll set
- *
- * Every reader's ZMQ_FD sits in one epoll set, edge-triggered: libzmq's
- * descriptor says "ZMQ_EVENTS may have changed", not "a message waits".
- * A reader it reports joins the ready list; a turn drains each reader on
- * the list once, up to BATCH messages, and a reader leaves the list only
- * when a receive found nothing and ZMQ_EVENTS (read after that receive)
- * has no ZMQ_POLLIN, which also re-arms the descriptor. So a turn costs
- * what is ready, never what is attached.
- *
- * The list is the draining thread's: in threaded mode only the loop
- * thread touches it; in host-driven mode the thread that holds mon->lock
- * (zmqobs_process, or a detach on the polling thread).
- * ---------------------------------------------------------------------- */
-
-static void ready_push (struct zmqobs_monitor *mon, rnode_t *n)
-{
-    if (!zmqobs__dl_linked (&n->ready))
-        zmqobs__dl_push (&mon->ready, &n->ready);
-}
-
-/* Takes a reader out of the epoll set and the ready list, then closes it.
- * Draining thread (or mon->lock held in host-driven mode). */
-static void close_node_reader (struct zmqobs_monitor *mon, rnode_t *n)
-{
-    if (!n->reader)
-        return;
-    if (n->fd >= 0)
-        epoll_ctl (mon->epfd, EPOLL_CTL_DEL, n->fd, NULL);
-    zmqobs__dl_remove (&n->ready);
-    zmq_close (n->reader);
-    n->reader = NULL;
-    n->fd = -1;
-}
-
-static void close_reader (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
-{
-    if (s->node)
-        close_node_reader (mon, s->node);
-    s->reader = NULL;
-}
-
-/* Marks s done and wakes its detach; mon->lock held. */
-static void finish_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
-{
-    close_reader (mon, s);
-    zmqobs__dl_remove (&s->stop_link);
-    zmqobs__dl_remove (&s->todo_link);
-    STORE (&s->monitor_state, MS_DONE);
-    pthread_cond_broadcast (&mon->cond);
-}
-
-static void terminate_locked (struct zmqobs_monitor *mon);
-
-/* MONITOR_STOPPED on s's own reader: no event follows, so the reader is
- * closed at once, whoever stopped the monitor. Besides detach, that is
- * zmq_ctx_term (libzmq stops every monitor when the context shuts down,
- * and the context cannot finish while a reader is open) or the host
- * monitoring the socket itself. Once s is done its detach may free it at
- * once, so the caller must not touch s (nor its node) again. */
-static void saw_stopped (zmqobs_t *obs, zmqobs_socket_t *s)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    int own = !obs->host_driven;
-    if (own)
-        pthread_mutex_lock (&mon->lock);
-    int state = LOAD (&s->monitor_state);
-    if (state == MS_ACTIVE) {
-        /* not asked for: if the context is going away, close every
-         * reader now. It is still alive: this reader is still open. */
-        void *probe = zmq_socket (obs->ctx, ZMQ_PAIR);
-        if (probe)
-            zmq_close (probe);
-        else if (errno == ETERM)
-            terminate_locked (mon);
-    }
-    if (state == MS_ACTIVE || state == MS_STOPPING || state == MS_ORPHAN)
-        finish_locked (mon, s);
-    if (own)
-        pthread_mutex_unlock (&mon->lock);
-}
-
-int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock)
-{
-    zmq_msg_t part1, part2;
-    int rc = recv_first (&part1, sock);
-    if (rc <= 0)
-        return rc;
-    int parts = 1;
-    zmq_msg_init (&part2);
-    if (zmq_msg_more (&part1) && zmq_msg_recv (&part2, sock, ZMQ_DONTWAIT) >= 0)
-        parts = 2 + skip_rest (sock, zmq_msg_more (&part2));
-    zmqobs_event_t ev;
-    int ok = parts == 2
-             && zmqobs_event_decode (zmq_msg_data (&part1), zmq_msg_size (&part1),
-                                     zmq_msg_data (&part2), zmq_msg_size (&part2), &ev)
-                    == 0;
-    zmq_msg_close (&part1);
-    zmq_msg_close (&part2);
-    if (!ok) {
-        BUMP (&s->mon.malformed, 1);
-        return 1;
-    }
-    zmqobs__apply_event (s, &ev);
-    emit (obs, s, &ev);
-    if (ev.event == ZMQ_EVENT_MONITOR_STOPPED && sock == s->reader) {
-        saw_stopped (obs, s);
-        return 2;
-    }
-    return 1;
-}
-
-/* What draining a reader found. */
-enum {
-    D_IDLE = 0, /* nothing left: off the ready list until its fd fires */
-    D_MORE,     /* the batch ran out: stays on the ready list */
-    D_GONE,     /* the reader is closed (its socket and node maybe freed) */
-    D_BURY,     /* an orphan's monitor stopped: close and free the node */
-    D_TERM      /* ETERM: every reader is closed */
-};
-
-/* Does the reader have a message? Reading ZMQ_EVENTS also lets libzmq
- * process its commands, which re-arms the edge-triggered ZMQ_FD. 1, 0,
- * or -1 with errno (ETERM). */
-static int has_input (void *reader)
-{
-    int events = 0;
-    size_t size = sizeof events;
-    if (zmq_getsockopt (reader, ZMQ_EVENTS, &events, &size) != 0)
-        return -1;
-    return (events & ZMQ_POLLIN) != 0;
-}
-
-/* Drains up to budget messages of one reader node (a socket's, or an
- * orphan's), adding the events handled to *events. Draining thread. */
-static int drain_node (zmqobs_t *obs, rnode_t *n, int budget, int *events)
-{
-    int got = 0;
-    while (got < budget) {
-        void *reader = n->reader;
-        if (!reader)
-            return D_GONE;
-        zmqobs_socket_t *s = n->s;
-        int rc;
-        if (s) {
-            int state = LOAD (&s->monitor_state);
-            if (state != MS_ACTIVE && state != MS_STOPPING && state != MS_ORPHAN)
-                return D_GONE;
-            rc = zmqobs__monitor_recv (obs, s, reader);
-        } else
-            rc = orphan_recv (reader);
-        if (rc == 0) {
-            rc = has_input (reader);
-            if (rc == 0)
-                return D_IDLE;
-            if (rc > 0)
-                continue;
-        }
-        if (rc < 0)
-            return errno == ETERM ? D_TERM : D_IDLE;
-        got++;
-        if (s)
-            (*events)++;
-        if (rc == 2)
-            /* stopped: s and n may be freed already, and after ETERM
-             * every reader is closed; an orphan's node is the caller's */
-            return s ? D_GONE : D_BURY;
-    }
-    return D_MORE;
-}
-
-/* ------------------------------------------------------------------------
- * The loop
- * ---------------------------------------------------------------------- */
-
-static void wake (struct zmqobs_monitor *mon)
-{
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already nonzero: the loop will wake */
-    ssize_t rc = write (mon->efd, &one, sizeof one);
-    (void) rc;
-}
-
-void zmqobs__monitor_wake (zmqobs_t *obs)
-{
-    if (obs && obs->monitor)
-        wake (obs->monitor);
-}
-
-/* Closes every reader at once so zmq_ctx_term can complete; from now on
- * no host socket is touched (the host may have closed them). mon->lock
- * held, on the draining thread. */
-static void terminate_locked (struct zmqobs_monitor *mon)
-{
-    mon->terminated = 1;
-    for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next) {
-        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link);
-        if (s->monitor_state != MS_DONE)
-            finish_locked (mon, s);
-    }
-    while (!zmqobs__dl_empty (&mon->orphans)) {
-        rnode_t *n = ZMQOBS__CONTAINER (mon->orphans.next, rnode_t, orphan);
-        zmqobs__dl_remove (&n->orphan);
-        close_node_reader (mon, n);
-        zmqobs__free (n);
-        mon->norphans--;
-    }
-    while (!zmqobs__dl_empty (&mon->ready))
-        zmqobs__dl_remove (mon->ready.next);
-}
-
-/* Moves s's reader to the orphans; s is done. mon->lock held, on the
- * draining thread. The node was allocated with the socket, so adopting
- * never allocates. */
-static void adopt_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
-{
-    rnode_t *n = s->node;
-    if (n && n->reader) {
-        n->s = NULL;
-        zmqobs__dl_push (&mon->orphans, &n->orphan);
-        mon->norphans++;
-        ready_push (mon, n); /* what is queued may be its MONITOR_STOPPED */
-        s->node = NULL;
-        s->reader = NULL;
-    }
-    finish_locked (mon, s);
-}
-
-/* An orphan reader whose monitor stopped: closed and forgotten. mon->lock
- * held (or the host-driven caller's thread). */
-static void bury_locked (struct zmqobs_monitor *mon, rnode_t *n)
-{
-    zmqobs__dl_remove (&n->orphan);
-    mon->norphans--;
-    close_node_reader (mon, n);
-    zmqobs__free (n);
-}
-
-/* Takes in what the owner threads changed (new readers, requests, stops,
- * orphans) and settles stops that are due; returns the poll timeout the
- * stops allow (-1 for none). Costs what changed, never what is attached.
- * mon->lock held, on the draining thread. */
-static long prepare_locked (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    zmqobs_dlink_t *l = mon->todo.next;
-    while (l != &mon->todo) {
-        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, todo_link);
-        l = l->next;
-        int state = s->monitor_state;
-        if (s->req_state == REQ_ASKED && !mon->terminated && state == MS_ACTIVE) {
-            if (mon->serving)
-                continue; /* one request at a time: this one waits */
-            s->req_state = REQ_TAKEN;
-            mon->serving = s;
-        }
-        zmqobs__dl_remove (&s->todo_link);
-        if (s->node && s->node->reader)
-            ready_push (mon, s->node); /* new, or asked for: look at it */
-        if (state == MS_ORPHAN)
-            adopt_locked (mon, s);
-        else if (state == MS_STOPPING && !zmqobs__dl_linked (&s->stop_link))
-            zmqobs__dl_push (&mon->stopping, &s->stop_link);
-    }
-    long timeout = -1;
-    uint64_t now = 0;
-    l = mon->stopping.next;
-    while (l != &mon->stopping) {
-        zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, stop_link);
-        l = l->next;
-        if (!now)
-            now = zmqobs__now_ns ();
-        if (now >= s->stop_deadline_ns || !s->reader)
-            finish_locked (mon, s);
-        else {
-            long ms = (long) ((s->stop_deadline_ns - now) / 1000000u) + 1;
-            if (timeout < 0 || ms < timeout)
-                timeout = ms;
-        }
-    }
-    return timeout;
-}
-
-static long min_timeout (long a, long b)
-{
-    if (a < 0)
-        return b;
-    if (b < 0)
-        return a;
-    return a < b ? a : b;
-}
-
-/* Closes every reader after ETERM; in threaded mode takes mon->lock,
- * which host-driven callers of turn() already hold. */
-static void terminate_from_turn (struct zmqobs_monitor *mon, int own)
-{
-    if (own)
-        pthread_mutex_lock (&mon->lock);
-    terminate_locked (mon);
-    if (own)
-        pthread_mutex_unlock (&mon->lock);
-}
-
-/* What a request does once the events queued before it are counted.
- * Draining thread (or nobody drains s). */
-static void apply_request (zmqobs_socket_t *s)
-{
-    if (s->req_op == OP_CLOSE || s->req_op == OP_OPEN)
-        mark_endpoint (&s->mon, s->req_ep, strlen (s->req_ep), s->req_port, s->req_op == OP_CLOSE);
-}
-
-/* Serves the request prepare took: first what the socket's monitor has
- * queued (a storm is cut off after PREDRAIN_BATCHES), then the request
- * itself. The socket is alive: its owner waits for this. Returns 0, or -1
- * with errno ETERM once every reader is closed. */
-static int serve_request (zmqobs_t *obs, int own)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    zmqobs_socket_t *t = mon->serving;
-    mon->serving = NULL;
-    int term = 0, events = 0;
-    rnode_t *n = t->node;
-    if (n && LOAD (&t->monitor_state) == MS_ACTIVE) {
-        int rc = drain_node (obs, n, PREDRAIN_BATCHES * BATCH, &events);
-        if (rc == D_TERM)
-            term = 1;
-        else if (rc == D_IDLE)
-            zmqobs__dl_remove (&n->ready);
-        else if (rc == D_MORE)
-            ready_push (mon, n);
-    }
-    if (own)
-        pthread_mutex_lock (&mon->lock);
-    apply_request (t);
-    t->req_state = REQ_NONE;
-    pthread_cond_broadcast (&mon->cond);
-    if (own)
-        pthread_mutex_unlock (&mon->lock);
-    if (term) {
-        terminate_from_turn (mon, own);
-        errno = ETERM;
-        return -1;
-    }
-    return 0;
-}
-
-#define EPOLL_BATCH 64
-
-/* Runs the sources that are due (their fd was reported, or their timeout
- * came); host-driven mode, mon->lock held. */
-static void run_sources (zmqobs_t *obs, const int *fired)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    for (int i = 0; i < SOURCES_MAX; i++) {
-        source_t *src = &mon->sources[i];
-        if (!src->run)
-            continue;
-        if (fired[i] || (src->timeout_ms && src->timeout_ms (obs) == 0))
-            src->run (obs);
-    }
-}
-
-/* The poll timeout the sources allow; host-driven mode, mon->lock held. */
-static long sources_timeout (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    long t = -1;
-    for (int i = 0; i < SOURCES_MAX; i++)
-        if (mon->sources[i].run && mon->sources[i].timeout_ms)
-            t = min_timeout (t, mon->sources[i].timeout_ms (obs));
-    return t;
-}
-
-/* One turn of the loop: take in changes, wait (at most timeout_ms) for
- * what is ready, drain each ready reader once. Returns events handled, or
- * -1 with errno ETERM (readers closed) or another errno. In threaded mode
- * mon->lock is not held on entry; in host-driven mode it is. */
-static int turn (zmqobs_t *obs, long timeout_ms)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    int own = !obs->host_driven;
-    if (own)
-        pthread_mutex_lock (&mon->lock);
-    long stop_timeout = prepare_locked (obs);
-    if (own)
-        pthread_mutex_unlock (&mon->lock);
-    if (mon->serving) {
-        /* then drain as usual, so that a run of requests cannot starve
-         * the other readers; the next request is taken at once (no
-         * waiting for it) */
-        if (serve_request (obs, own) < 0)
-            return -1;
-        if (own)
-            pthread_mutex_lock (&mon->lock);
-        stop_timeout = prepare_locked (obs);
-        if (own)
-            pthread_mutex_unlock (&mon->lock);
-        if (mon->serving)
-            timeout_ms = 0;
-    }
-    long timeout = min_timeout (timeout_ms, stop_timeout);
-    if (!own)
-        timeout = min_timeout (timeout, sources_timeout (obs));
-    if (!zmqobs__dl_empty (&mon->ready))
-        timeout = 0;
-    if (timeout > INT_MAX)
-        timeout = INT_MAX;
-    struct epoll_event evs[EPOLL_BATCH];
-    int nev = epoll_wait (mon->epfd, evs, EPOLL_BATCH, (int) timeout);
-    if (nev < 0)
-        return -1; /* EINTR */
-    int fired[SOURCES_MAX] = {0};
-    for (int i = 0; i < nev; i++) {
-        rnode_t *n = evs[i].data.ptr;
-        if (n == &mon->wake_node) {
-            uint64_t value;
-            ssize_t got = read (mon->efd, &value, sizeof value);
-            (void) got;
-        } else if (n->kind == N_SOURCE)
-            fired[n->source] = 1;
-        else
-            ready_push (mon, n);
-    }
-    if (!own)
-        run_sources (obs, fired);
-    /* each reader that was ready when the turn began, once, in order; one
-     * with more than a batch goes to the back */
-    int events = 0;
-    zmqobs_dlink_t *last = mon->ready.prev;
-    while (!zmqobs__dl_empty (&mon->ready)) {
-        zmqobs_dlink_t *l = mon->ready.next;
-        rnode_t *n = ZMQOBS__CONTAINER (l, rnode_t, ready);
-        int final = l == last;
-        zmqobs__dl_remove (l);
-        int rc = drain_node (obs, n, BATCH, &events);
-        if (rc == D_TERM) {
-            terminate_from_turn (mon, own);
-            errno = ETERM;
-            return -1;
-        }
-        if (rc == D_MORE)
-            ready_push (mon, n);
-        else if (rc == D_BURY) {
-            if (own)
-                pthread_mutex_lock (&mon->lock);
-            bury_locked (mon, n);
-            if (own)
-                pthread_mutex_unlock (&mon->lock);
-        }
-        if (mon->terminated) {
-            /* a MONITOR_STOPPED revealed ETERM: every reader is closed
-             * (this thread set the flag, so it reads it without the lock) */
-            errno = ETERM;
-            return -1;
-        }
-        if (final)
-            break;
-    }
-    return events;
-}
-
-static void *loop (void *arg)
-{
-    zmqobs_t *obs = arg;
-    struct zmqobs_monitor *mon = obs->monitor;
     for (;;) {
-        pthread_mutex_lock (&mon->lock);
-        int quit = mon->quit;
-        pthread_mutex_unlock (&mon->lock);
-        if (quit)
-            break;
-        /* after ETERM every reader is closed and the set holds only the
-         * control descriptor: the wait below sleeps until quit */
-        turn (obs, -1);
-    }
-    return NULL;
-}
-
-/* ------------------------------------------------------------------------
- * Sources (host-driven mode: HTTP)
- * ---------------------------------------------------------------------- */
-
-static void enter (zmqobs_t *obs);
-static void leave (zmqobs_t *obs);
-
-int zmqobs__loop_add_source (zmqobs_t *obs, int fd, long (*timeout_ms) (zmqobs_t *),
-                             void (*run) (zmqobs_t *))
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    enter (obs);
-    pthread_mutex_lock (&mon->lock);
-    int id = -1, err = ENOSPC;
-    for (int i = 0; i < SOURCES_MAX && id < 0; i++)
-        if (!mon->sources[i].run)
-            id = i;
-    if (id >= 0) {
-        source_t *src = &mon->sources[id];
-        src->node.kind = N_SOURCE;
-        src->node.source = id;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &src->node};
-        if (epoll_ctl (mon->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            err = errno;
-            id = -1;
-        } else {
-            src->fd = fd;
-            src->timeout_ms = timeout_ms;
-            src->run = run;
-        }
-    }
-    pthread_mutex_unlock (&mon->lock);
-    leave (obs);
-    wake (mon);
-    if (id < 0)
-        errno = err;
-    return id;
-}
-
-void zmqobs__loop_remove_source (zmqobs_t *obs, int id)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    if (id < 0 || id >= SOURCES_MAX)
-        return;
-    enter (obs);
-    pthread_mutex_lock (&mon->lock);
-    source_t *src = &mon->sources[id];
-    if (src->run) {
-        epoll_ctl (mon->epfd, EPOLL_CTL_DEL, src->fd, NULL);
-        src->run = NULL;
-        src->timeout_ms = NULL;
-        src->fd = -1;
-    }
-    pthread_mutex_unlock (&mon->lock);
-    leave (obs);
-}
-
-/* ------------------------------------------------------------------------
- * Lifecycle
- * ---------------------------------------------------------------------- */
-
-int zmqobs__monitor_init (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = zmqobs__calloc (1, sizeof *mon);
-    if (!mon)
-        return -1;
-    zmqobs__dl_init (&mon->all);
-    zmqobs__dl_init (&mon->todo);
-    zmqobs__dl_init (&mon->stopping);
-    zmqobs__dl_init (&mon->orphans);
-    zmqobs__dl_init (&mon->ready);
-    for (int i = 0; i < SOURCES_MAX; i++)
-        mon->sources[i].fd = -1;
-    mon->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-    mon->epfd = epoll_create1 (EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &mon->wake_node};
-    mon->wake_node.kind = N_WAKE;
-    if (mon->efd < 0 || mon->epfd < 0 || epoll_ctl (mon->epfd, EPOLL_CTL_ADD, mon->efd, &ev) != 0) {
-        int err = errno;
-        if (mon->efd >= 0)
-            close (mon->efd);
-        if (mon->epfd >= 0)
-            close (mon->epfd);
-        zmqobs__free (mon);
-        errno = err;
-        return -1;
-    }
-    pthread_mutex_init (&mon->lock, NULL);
-    pthread_cond_init (&mon->cond, NULL);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init (&attr);
-    pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init (&mon->cb_lock, &attr);
-    pthread_mutexattr_destroy (&attr);
-    obs->monitor = mon;
-    if (!obs->host_driven) {
-        int rc = pthread_create (&mon->thread, NULL, loop, obs);
-        if (rc != 0) {
-            errno = rc;
-            goto fail;
-        }
-        mon->has_thread = 1;
-    }
-    return 0;
-fail:;
-    int err = errno;
-    zmqobs__monitor_fini (obs);
-    errno = err;
-    return -1;
-}
-
-/* Orphans still open when the observer goes away: a detached thread
- * drains them until their sockets' MONITOR_STOPPED or ETERM, so that
- * neither zmqobs_destroy nor libzmq's I/O thread waits on a socket the
- * host closed too early and libzmq keeps lingering. */
-typedef struct {
-    size_t n;
-    zmq_pollitem_t items[];
-} orphanage_t;
-
-static int orphanages; /* threads still draining orphans (for tests) */
-
-size_t zmqobs__orphan_count (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    pthread_mutex_lock (&mon->lock);
-    size_t n = mon->norphans;
-    pthread_mutex_unlock (&mon->lock);
-    return n;
-}
-
-int zmqobs__orphanages (void)
-{
-    return __atomic_load_n (&orphanages, __ATOMIC_ACQUIRE);
-}
-
-static void *orphanage (void *arg)
-{
-    orphanage_t *o = arg;
-    while (o->n > 0) {
-        int rc = zmq_poll (o->items, (int) o->n, -1);
-        if (rc < 0 && errno == EINTR)
-            continue;
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        int rc = zmq_msg_recv (&part, reader, ZMQ_DONTWAIT);
+        zmq_msg_close (&part);
         if (rc < 0)
-            break; /* ETERM: the context is going away, close them all */
-        for (size_t i = 0; i < o->n;) {
-            if ((o->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
-                && drain_orphan (o->items[i].socket) != 0) {
-                zmq_close (o->items[i].socket);
-                o->items[i] = o->items[--o->n];
-            } else
-                i++;
-        }
+            break;
     }
-    for (size_t i = 0; i < o->n; i++)
-        zmq_close (o->items[i].socket);
-    zmqobs__free (o);
-    __atomic_sub_fetch (&orphanages, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
-
-/* Hands the remaining orphans to their own thread; mon->lock not needed
- * (the loop has stopped). */
-static void rehome_orphans (struct zmqobs_monitor *mon)
-{
-    if (mon->norphans == 0)
-        return;
-    orphanage_t *o = zmqobs__malloc (sizeof *o + mon->norphans * sizeof o->items[0]);
-    int started = 0;
-    if (o) {
-        o->n = 0;
-        for (zmqobs_dlink_t *l = mon->orphans.next; l != &mon->orphans; l = l->next) {
-            rnode_t *n = ZMQOBS__CONTAINER (l, rnode_t, orphan);
-            o->items[o->n++] = (zmq_pollitem_t) {.socket = n->reader, .events = ZMQ_POLLIN};
-        }
-        pthread_attr_t attr;
-        pthread_t thread;
-        pthread_attr_init (&attr);
-        pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-        __atomic_add_fetch (&orphanages, 1, __ATOMIC_RELEASE);
-        started = pthread_create (&thread, &attr, orphanage, o) == 0;
-        pthread_attr_destroy (&attr);
-        if (!started) {
-            __atomic_sub_fetch (&orphanages, 1, __ATOMIC_RELEASE);
-            zmqobs__free (o);
-        }
-    }
-    while (!zmqobs__dl_empty (&mon->orphans)) {
-        rnode_t *n = ZMQOBS__CONTAINER (mon->orphans.next, rnode_t, orphan);
-        zmqobs__dl_remove (&n->orphan);
-        if (!started)
-            /* no memory or no thread: the last resort, closing, risks a
-             * libzmq I/O thread blocked on that socket's next event */
-            zmq_close (n->reader);
-        zmqobs__free (n);
-    }
-    mon->norphans = 0;
-}
-
-void zmqobs__monitor_fini (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs ? obs->monitor : NULL;
-    if (!mon)
-        return;
-    if (mon->has_thread) {
-        pthread_mutex_lock (&mon->lock);
-        mon->quit = 1;
-        pthread_mutex_unlock (&mon->lock);
-        wake (mon);
-        pthread_join (mon->thread, NULL);
-        mon->has_thread = 0;
-    }
-    /* every socket was detached first; close anything left regardless */
-    for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next)
-        close_reader (mon, ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link));
-    rehome_orphans (mon);
-    zmqobs__free (mon->handles);
-    close (mon->epfd);
-    close (mon->efd);
-    pthread_mutex_destroy (&mon->cb_lock);
-    pthread_cond_destroy (&mon->cond);
-    pthread_mutex_destroy (&mon->lock);
-    zmqobs__free (mon);
-    obs->monitor = NULL;
-}
-
-/* ------------------------------------------------------------------------
- * The handles being monitored: a hash, so attach checks for a duplicate
- * in O(1). mon->lock held.
- * ---------------------------------------------------------------------- */
 
 static size_t handle_bucket (const void *handle, size_t cap)
 {
@@ -1494,10 +105,6 @@ static void handle_remove_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s
         }
 }
 
-/* ------------------------------------------------------------------------
- * Attach
- * ---------------------------------------------------------------------- */
-
 /* A socket of another libzmq context would bind its monitor endpoint in
  * that context, where our reader never connects: its first event would
  * block the host for ever. So the reader binds a probe name in our
@@ -1526,40 +133,12 @@ static int check_context (zmqobs_t *obs, void *handle, void *reader, uint64_t se
     return -1;
 }
 
-/* Host-driven mode: a zmqobs_process in another thread may be waiting in
- * epoll_wait with the lock held. enter() makes it return and keeps it
- * from taking the lock again until leave(); otherwise the host's loop
- * could win the lock back every time and attach or detach would wait for
- * ever. */
-static void enter (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    if (!obs->host_driven)
-        return;
-    ADD (&mon->waiters, 1);
-    wake (mon);
-}
-
-static void leave (zmqobs_t *obs)
-{
-    struct zmqobs_monitor *mon = obs->monitor;
-    if (!obs->host_driven)
-        return;
-    pthread_mutex_lock (&mon->lock);
-    ADD (&mon->waiters, -1);
-    pthread_cond_broadcast (&mon->cond);
-    pthread_mutex_unlock (&mon->lock);
-}
-
-static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle);
-static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out);
-
 int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s)
 {
-    enter (obs);
+    zmqobs__loop_enter (obs);
     int rc = attach_monitor (obs, s, s->hot.handle);
     int err = errno;
-    leave (obs);
+    zmqobs__loop_leave (obs);
     errno = err;
     return rc;
 }
@@ -1575,14 +154,14 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     rnode_t *n = zmqobs__calloc (1, sizeof *n);
     if (!n)
         return -1;
-    n->kind = N_READER;
+    n->ln.kind = ZMQOBS__N_READER;
     n->fd = -1;
-    zmqobs__dl_init (&n->ready);
+    zmqobs__dl_init (&n->ln.ready);
     zmqobs__dl_init (&n->orphan);
     /* reserve the room first: nothing can fail once the monitor runs.
      * Attaches on other threads reserve too (mon->reserved). */
-    pthread_mutex_lock (&mon->lock);
-    int terminated = mon->terminated, err = ETERM;
+    pthread_mutex_lock (mon->lock);
+    int terminated = mon->obs->loop->terminated, err = ETERM;
     if (!terminated && handle_attached_locked (mon, handle))
         err = EEXIST;
     else if (!terminated && handle_reserve_locked (mon) != 0)
@@ -1591,7 +170,7 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         err = 0;
     if (!err)
         mon->reserved++;
-    pthread_mutex_unlock (&mon->lock);
+    pthread_mutex_unlock (mon->lock);
     if (err) {
         zmqobs__free (n);
         errno = err;
@@ -1612,9 +191,9 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
             zmq_close (reader);
         }
     }
-    pthread_mutex_lock (&mon->lock);
+    pthread_mutex_lock (mon->lock);
     mon->reserved--;
-    if (rc == 0 && mon->terminated) {
+    if (rc == 0 && mon->obs->loop->terminated) {
         /* the context went away meanwhile and every reader was closed:
          * so is this one (libzmq's sends fail with ETERM now) */
         zmq_close (reader);
@@ -1628,16 +207,14 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
         s->node = n;
         s->reader = reader;
         STORE (&s->monitor_state, MS_ACTIVE);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = n};
-        if (epoll_ctl (mon->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (zmqobs__loop_watch (obs, &n->ln, fd) != 0) {
             /* (cannot happen for a fresh descriptor short of kernel
              * memory) the loop cannot watch it: undo, the monitor is
              * stopped while this thread still reads it */
             err = errno;
             rc = -1;
             zmq_socket_monitor (handle, NULL, 0);
-            while (orphan_recv (reader) == 1)
-                ;
+            discard_queued (reader);
             zmq_close (reader);
             s->node = NULL;
             s->reader = NULL;
@@ -1653,9 +230,9 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
             zmqobs__dl_push (&mon->todo, &s->todo_link);
         }
     }
-    pthread_mutex_unlock (&mon->lock);
+    pthread_mutex_unlock (mon->lock);
     if (rc == 0)
-        wake (mon);
+        zmqobs__loop_wake (obs);
     else
         zmqobs__free (n);
     errno = err;
@@ -1705,10 +282,6 @@ static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void 
     return 0;
 }
 
-/* ------------------------------------------------------------------------
- * Detach
- * ---------------------------------------------------------------------- */
-
 /* Forgets s: off every list of the monitor. mon->lock held; s is done. */
 static void forget_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
@@ -1738,7 +311,7 @@ static void forget_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 static int stop_monitor_locked (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    if (mon->terminated || !s->reader || LOAD (&s->monitor_state) != MS_ACTIVE)
+    if (mon->obs->loop->terminated || !s->reader || LOAD (&s->monitor_state) != MS_ACTIVE)
         return 0;
     /* A socket the host closed before detaching (a misuse the header
      * documents) has a dead tag until libzmq's reaper frees it; the reaper
@@ -1773,7 +346,7 @@ static void predrain_here_locked (zmqobs_t *obs, zmqobs_socket_t *s)
          k < PREDRAIN_BATCHES * BATCH && s->reader && LOAD (&s->monitor_state) == MS_ACTIVE; k++) {
         int got = zmqobs__monitor_recv (obs, s, s->reader);
         if (got < 0 && errno == ETERM)
-            terminate_locked (obs->monitor);
+            zmqobs__terminate_locked (obs->monitor);
         if (got <= 0)
             break;
     }
@@ -1783,13 +356,13 @@ static void predrain_here_locked (zmqobs_t *obs, zmqobs_socket_t *s)
 static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
 {
     struct zmqobs_monitor *mon = obs->monitor;
-    enter (obs);
-    pthread_mutex_lock (&mon->lock);
+    zmqobs__loop_enter (obs);
+    pthread_mutex_lock (mon->lock);
     /* what is queued first: a MONITOR_STOPPED from libzmq's reaper means
      * the host closed the socket too early, and it must not be touched */
     predrain_here_locked (obs, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE && stop_monitor_locked (obs, s))
-        adopt_locked (mon, s);
+        zmqobs__adopt_locked (mon, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
         /* everything up to MONITOR_STOPPED is in the pipe already; when
          * the context is terminating, ETERM ends the wait */
@@ -1798,7 +371,7 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
             int got = zmqobs__monitor_recv (obs, s, s->reader);
             if (got < 0) {
                 if (errno == ETERM)
-                    terminate_locked (mon);
+                    zmqobs__terminate_locked (mon);
                 break;
             }
             if (got > 0)
@@ -1809,20 +382,17 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
             zmq_pollitem_t item = {.socket = s->reader, .events = ZMQ_POLLIN};
             if (zmq_poll (&item, 1, (long) ((deadline - now) / 1000000u) + 1) < 0
                 && errno == ETERM) {
-                terminate_locked (mon);
+                zmqobs__terminate_locked (mon);
                 break;
             }
         }
     }
-    close_reader (mon, s);
+    zmqobs__close_reader (mon, s);
     STORE (&s->monitor_state, MS_DONE);
     forget_locked (mon, s);
-    pthread_mutex_unlock (&mon->lock);
-    leave (obs);
+    pthread_mutex_unlock (mon->lock);
+    zmqobs__loop_leave (obs);
 }
-
-static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const char *ep,
-                            uint16_t port);
 
 void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
 {
@@ -1831,7 +401,7 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         detach_here (obs, s);
         return;
     }
-    pthread_mutex_lock (&mon->lock);
+    pthread_mutex_lock (mon->lock);
     /* first let the loop take what is queued on this reader: a
      * MONITOR_STOPPED sent by libzmq's reaper for a socket the host closed
      * too early may be there, and then the handle must not be touched */
@@ -1848,17 +418,13 @@ void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s)
         STORE (&s->monitor_state, closed ? MS_ORPHAN : MS_STOPPING);
         if (!zmqobs__dl_linked (&s->todo_link))
             zmqobs__dl_push (&mon->todo, &s->todo_link);
-        wake (mon);
+        zmqobs__loop_wake (obs);
         while (LOAD (&s->monitor_state) != MS_DONE)
-            pthread_cond_wait (&mon->cond, &mon->lock);
+            pthread_cond_wait (mon->cond, mon->lock);
     }
     forget_locked (mon, s);
-    pthread_mutex_unlock (&mon->lock);
+    pthread_mutex_unlock (mon->lock);
 }
-
-/* ------------------------------------------------------------------------
- * Local disconnect and unbind
- * ---------------------------------------------------------------------- */
 
 /* Makes the loop serve a request on s (threaded mode), or serves it here
  * when nobody drains s (its monitor is done, the context terminated).
@@ -1870,23 +436,24 @@ static void request_locked (zmqobs_t *obs, zmqobs_socket_t *s, int op, const cha
     s->req_op = op;
     s->req_ep = ep;
     s->req_port = port;
-    if (mon->has_thread && !mon->terminated && LOAD (&s->monitor_state) == MS_ACTIVE) {
+    if (mon->obs->loop->has_thread && !mon->obs->loop->terminated
+        && LOAD (&s->monitor_state) == MS_ACTIVE) {
         s->req_state = REQ_ASKED;
         if (!zmqobs__dl_linked (&s->todo_link))
             zmqobs__dl_push (&mon->todo, &s->todo_link);
-        wake (mon);
-        while (s->req_state == REQ_ASKED && !mon->terminated
+        zmqobs__loop_wake (obs);
+        while (s->req_state == REQ_ASKED && !mon->obs->loop->terminated
                && LOAD (&s->monitor_state) == MS_ACTIVE)
-            pthread_cond_wait (&mon->cond, &mon->lock);
+            pthread_cond_wait (mon->cond, mon->lock);
         while (s->req_state == REQ_TAKEN)
-            pthread_cond_wait (&mon->cond, &mon->lock);
+            pthread_cond_wait (mon->cond, mon->lock);
         if (s->req_state == REQ_NONE)
             return;              /* served by the loop */
         s->req_state = REQ_NONE; /* not taken, and now nobody drains s */
         zmqobs__dl_remove (&s->todo_link);
-    } else if (!mon->has_thread)
+    } else if (!mon->obs->loop->has_thread)
         predrain_here_locked (obs, s); /* host-driven: the polling thread */
-    apply_request (s);
+    zmqobs__apply_request (s);
 }
 
 /* zmqobs_disconnect, zmqobs_unbind, zmqobs_connect. A close goes to libzmq
@@ -1902,7 +469,7 @@ static int endpoint_call (zmqobs_socket_t *s, const char *endpoint, int op, int 
         errno = EINVAL;
         return -1;
     }
-    if (in_callback == s->obs) {
+    if (zmqobs__in_callback (s->obs)) {
         errno = EDEADLK;
         return -1;
     }
@@ -1915,12 +482,12 @@ static int endpoint_call (zmqobs_socket_t *s, const char *endpoint, int op, int 
     if (rc != 0)
         return -1;
     int err = errno;
-    uint16_t port = unbind ? wildcard_port (endpoint, strlen (endpoint)) : 0;
-    enter (obs);
-    pthread_mutex_lock (&mon->lock);
+    uint16_t port = unbind ? zmqobs__wildcard_port (endpoint, strlen (endpoint)) : 0;
+    zmqobs__loop_enter (obs);
+    pthread_mutex_lock (mon->lock);
     request_locked (obs, s, op, endpoint, port);
-    pthread_mutex_unlock (&mon->lock);
-    leave (obs);
+    pthread_mutex_unlock (mon->lock);
+    zmqobs__loop_leave (obs);
     if (op == OP_OPEN)
         return zmq_connect (s->hot.handle, endpoint);
     errno = err;
@@ -1942,190 +509,42 @@ int zmqobs_connect (zmqobs_socket_t *s, const char *endpoint)
     return endpoint_call (s, endpoint, OP_OPEN, 0);
 }
 
-/* ------------------------------------------------------------------------
- * Host-driven mode
- * ---------------------------------------------------------------------- */
-
-int zmqobs_fd (zmqobs_t *self)
+int zmqobs__monitor_init (zmqobs_t *obs)
 {
-    if (!self) {
-        errno = EINVAL;
+    struct zmqobs_monitor *mon = zmqobs__calloc (1, sizeof *mon);
+    if (!mon)
         return -1;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    return self->monitor->epfd;
-}
-
-long zmqobs_timeout_ms (zmqobs_t *self)
-{
-    if (!self) {
-        errno = EINVAL;
-        return -2;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -2;
-    }
-    struct zmqobs_monitor *mon = self->monitor;
-    pthread_mutex_lock (&mon->lock);
-    long t;
-    if (mon->terminated)
-        t = -1;
-    else if (!zmqobs__dl_empty (&mon->ready) || !zmqobs__dl_empty (&mon->todo) || mon->serving)
-        t = 0;
-    else {
-        t = -1;
-        uint64_t now = 0;
-        for (zmqobs_dlink_t *l = mon->stopping.next; l != &mon->stopping; l = l->next) {
-            zmqobs_socket_t *s = ZMQOBS__CONTAINER (l, zmqobs_socket_t, stop_link);
-            if (!now)
-                now = zmqobs__now_ns ();
-            long ms = now >= s->stop_deadline_ns
-                          ? 0
-                          : (long) ((s->stop_deadline_ns - now) / 1000000u) + 1;
-            t = min_timeout (t, ms);
-        }
-        t = min_timeout (t, sources_timeout (self));
-    }
-    pthread_mutex_unlock (&mon->lock);
-    return t;
-}
-
-int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size)
-{
-    if (!self || (!items && size > 0) || size < 0) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    /* one descriptor stands for everything: readers, HTTP, the wake */
-    if (size > 0)
-        items[0] = (zmq_pollitem_t) {.socket = NULL,
-                                     .fd = self->monitor->epfd,
-                                     .events = ZMQ_POLLIN,
-                                     .revents = 0};
-    return 1;
-}
-
-int zmqobs_process (zmqobs_t *self, long timeout_ms)
-{
-    if (!self) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    struct zmqobs_monitor *mon = self->monitor;
-    pthread_mutex_lock (&mon->lock);
-    while (LOAD (&mon->waiters) > 0)
-        pthread_cond_wait (&mon->cond, &mon->lock);
-    if (mon->terminated) {
-        pthread_mutex_unlock (&mon->lock);
-        errno = ETERM;
-        return -1;
-    }
-    int total = 0;
-    int rc = turn (self, timeout_ms < 0 ? -1 : timeout_ms);
-    /* then whatever else is pending, without waiting; bounded, so a
-     * storm cannot keep the host here */
-    for (int turns = 0; rc > 0 && turns < 64; turns++) {
-        total += rc;
-        rc = turn (self, 0);
-    }
-    if (rc > 0) {
-        total += rc;
-        rc = 0;
-    }
-    int err = errno;
-    /* work left (a storm cut off): keep the host's descriptor readable,
-     * since the readers' edges have been consumed */
-    if (rc >= 0 && (!zmqobs__dl_empty (&mon->ready) || mon->serving))
-        wake (mon);
-    pthread_mutex_unlock (&mon->lock);
-    if (rc < 0 && err != EINTR) {
+    mon->obs = obs;
+    zmqobs__dl_init (&mon->all);
+    zmqobs__dl_init (&mon->todo);
+    zmqobs__dl_init (&mon->stopping);
+    zmqobs__dl_init (&mon->orphans);
+    obs->monitor = mon;
+    /* the loop's thread starts turning at once: the monitor is ready */
+    if (zmqobs__loop_init (obs, &zmqobs__reader_hooks) != 0) {
+        int err = errno;
+        obs->monitor = NULL;
+        zmqobs__free (mon);
         errno = err;
         return -1;
     }
-    return total;
+    mon->lock = &obs->loop->lock;
+    mon->cond = &obs->loop->cond;
+    return 0;
 }
 
-/* ------------------------------------------------------------------------
- * Readiness
- * ---------------------------------------------------------------------- */
-
-/* A socket name on one line: control characters, quotes and backslashes
- * escaped, so a hostile name cannot forge extra lines. */
-static void put_name (sbuf_t *b, const char *name, size_t len)
+void zmqobs__monitor_fini (zmqobs_t *obs)
 {
-    static const char hex[] = "0123456789abcdef";
-    put (b, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) name[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char) c};
-            put (b, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-            put (b, esc, 4);
-        } else
-            put (b, name + i, 1);
-    }
-    put (b, "\"", 1);
-}
-
-int zmqobs_ready (zmqobs_t *self, char *reason, size_t size)
-{
-    if (!self || (!reason && size > 0)) {
-        errno = EINVAL;
-        return -1;
-    }
-    sbuf_t b = {reason, size, 0};
-    int ready = 1;
-    char text[96];
-    pthread_mutex_lock (&self->lock);
-    if (!self->sockets)
-        put (&b, "no sockets attached\n", 20);
-    for (zmqobs_socket_t *s = self->sockets; s; s = s->next) {
-        const zmqobs_mon_block_t *m = &s->mon;
-        int bound = LOAD (&m->bound), connecting = LOAD (&m->connecting);
-        uint64_t listening = LOAD (&m->listening);
-        int64_t conns = LOAD (&m->connections);
-        int ok = 1;
-        int n;
-        if (!bound && !connecting) {
-            ok = 0;
-            n = snprintf (text, sizeof text, ": not ready: no endpoint yet\n");
-        } else if (bound && listening == 0) {
-            ok = 0;
-            pthread_mutex_lock (&self->error_lock);
-            uint32_t err_event = m->last_error_event, err_value = m->last_error_value;
-            pthread_mutex_unlock (&self->error_lock);
-            if (err_event == ZMQ_EVENT_BIND_FAILED)
-                n = snprintf (text, sizeof text, ": not ready: bind failed (%s)\n",
-                              errno_text ((int) err_value));
-            else
-                n = snprintf (text, sizeof text, ": not ready: not listening\n");
-        } else if (connecting && conns <= 0) {
-            ok = 0;
-            n = snprintf (text, sizeof text, ": not ready: no connected peer\n");
-        } else
-            n = snprintf (text, sizeof text, ": ready: listening %llu, connections %lld\n",
-                          (unsigned long long) listening, (long long) conns);
-        put (&b, "socket ", 7);
-        put_name (&b, s->name, s->name_len);
-        put (&b, text, n > 0 ? (size_t) n : 0);
-        ready &= ok;
-    }
-    pthread_mutex_unlock (&self->lock);
-    if (size)
-        reason[b.len < size ? b.len : size - 1] = '\0';
-    return ready;
+    struct zmqobs_monitor *mon = obs ? obs->monitor : NULL;
+    if (!mon)
+        return;
+    zmqobs__loop_stop (obs);
+    /* every socket was detached first; close anything left regardless */
+    for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next)
+        zmqobs__close_reader (mon, ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link));
+    zmqobs__rehome_orphans (mon);
+    zmqobs__free (mon->handles);
+    zmqobs__free (mon);
+    obs->monitor = NULL;
+    zmqobs__loop_free (obs);
 }

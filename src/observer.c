@@ -1,159 +1,17 @@
 /*
  * observer.c - zmqobs_t: options, the registry of attached sockets, and
- * the object lifecycle (new/destroy, attach/detach). Also the allocation
- * hook, the clocks and the name validators every module uses.
+ * the object lifecycle (new/destroy, attach/detach).
  *
  * SPDX-License-Identifier: MIT
  */
+#include "http.h"
+#include "monitor.h"
+#include "metrics.h"
 #include "registry.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-long zmqobs__alloc_fail_at = 0;
-long zmqobs__alloc_count = 0;
-
-/* Counts allocations and fails the chosen one, for the fault tests. */
-static int alloc_should_fail (void)
-{
-    long n = __atomic_add_fetch (&zmqobs__alloc_count, 1, __ATOMIC_RELAXED);
-    long at = __atomic_load_n (&zmqobs__alloc_fail_at, __ATOMIC_RELAXED);
-    return at > 0 && n == at;
-}
-
-void *zmqobs__malloc (size_t size)
-{
-    if (alloc_should_fail ()) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return malloc (size);
-}
-
-void *zmqobs__calloc (size_t count, size_t size)
-{
-    if (alloc_should_fail ()) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return calloc (count, size);
-}
-
-void zmqobs__free (void *ptr)
-{
-    free (ptr);
-}
-
-/* Zeroed, cache-line aligned: the socket block's writer groups must not
- * share lines, and its over-aligned members need a matching base. */
-static void *zalloc_aligned (size_t size)
-{
-    if (alloc_should_fail ()) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p = NULL;
-    int rc = posix_memalign (&p, ZMQOBS_CACHELINE, size);
-    if (rc != 0) {
-        errno = rc;
-        return NULL;
-    }
-    memset (p, 0, size);
-    return p;
-}
-
-uint64_t zmqobs__now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-uint64_t zmqobs__wall_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------------------
- * Validators
- * ---------------------------------------------------------------------- */
-
-static int is_alpha_ (int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int is_digit (int c)
-{
-    return c >= '0' && c <= '9';
-}
-
-int zmqobs__valid_metric_name (const char *name)
-{
-    if (!name || !*name || !(is_alpha_ (*name) || *name == ':'))
-        return 0;
-    for (const char *p = name + 1; *p; p++)
-        if (!(is_alpha_ (*p) || is_digit (*p) || *p == ':'))
-            return 0;
-    return 1;
-}
-
-int zmqobs__valid_label_name (const char *name)
-{
-    if (!name || !*name || !is_alpha_ (*name))
-        return 0;
-    if (name[0] == '_' && name[1] == '_')
-        return 0; /* reserved */
-    for (const char *p = name + 1; *p; p++)
-        if (!(is_alpha_ (*p) || is_digit (*p)))
-            return 0;
-    return 1;
-}
-
-/* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF, and
- * no NUL inside the given length. */
-int zmqobs__valid_utf8 (const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *) str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else
-            return 0;
-        if (len - i < n + 1)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))
-            || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
 
 /* ------------------------------------------------------------------------
  * Options
@@ -276,6 +134,7 @@ static void free_observer (zmqobs_t *obs)
     zmqobs__registry_fini (obs);
     pthread_mutex_destroy (&obs->error_lock);
     pthread_mutex_destroy (&obs->scrape_lock);
+    pthread_mutex_destroy (&obs->cb_lock);
     pthread_mutex_destroy (&obs->scratch_lock);
     pthread_mutex_destroy (&obs->lock);
     zmqobs__free (obs);
@@ -299,6 +158,11 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     pthread_mutex_init (&obs->lock, NULL);
     pthread_mutex_init (&obs->scratch_lock, NULL);
     pthread_mutex_init (&obs->scrape_lock, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init (&attr);
+    pthread_mutexattr_settype (&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init (&obs->cb_lock, &attr);
+    pthread_mutexattr_destroy (&attr);
     pthread_mutex_init (&obs->error_lock, NULL);
     obs->start_wall_ns = zmqobs__wall_ns ();
     obs->start_mono_ns = zmqobs__now_ns ();
@@ -365,7 +229,7 @@ zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *na
     }
 
     size_t size = sizeof (zmqobs_socket_t) + sizeof (uint64_t) * self->ring_capacity;
-    zmqobs_socket_t *s = zalloc_aligned (size);
+    zmqobs_socket_t *s = zmqobs__zalloc_aligned (size);
     if (!s)
         return NULL;
     s->obs = self;

@@ -8,7 +8,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "process.h"
 
 #include <dirent.h>
 #include <fcntl.h>

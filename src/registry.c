@@ -14,6 +14,8 @@
  */
 #include "registry.h"
 
+#include "metrics.h"
+
 #include <string.h>
 
 /* FNV-1a of a name. */

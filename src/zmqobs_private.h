@@ -7,89 +7,12 @@
 #ifndef ZMQOBS_PRIVATE_H
 #define ZMQOBS_PRIVATE_H
 
-#include "zmqobs.h"
+#include "base.h"
+#include "events.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-#define ZMQOBS_CACHELINE 64
-
-/* ------------------------------------------------------------------------
- * Allocation: every allocation in the library goes through these, so that
- * tests can make the n-th one fail (see zmqobs__alloc_fail_at).
- * ---------------------------------------------------------------------- */
-void *zmqobs__malloc (size_t size);
-void *zmqobs__calloc (size_t count, size_t size);
-void zmqobs__free (void *ptr);
-/* Test hook: when > 0, the allocation with this ordinal (counting from 1
- * since the hook was set) fails with ENOMEM, and every later one succeeds.
- * 0 = never fail. zmqobs__alloc_count counts allocations since the hook
- * was last set. Not thread-safe by design: tests set it while quiet. */
-extern long zmqobs__alloc_fail_at;
-extern long zmqobs__alloc_count;
-
-/* Clocks, in nanoseconds. */
-uint64_t zmqobs__now_ns (void);  /* CLOCK_MONOTONIC */
-uint64_t zmqobs__wall_ns (void); /* CLOCK_REALTIME */
-
-/* Relaxed atomic helpers for fields shared between threads. */
-#define LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
-#define STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
-#define BUMP(p, n) STORE ((p), LOAD (p) + (n)) /* single writer only */
-#define ADD(p, n) __atomic_fetch_add ((p), (n), __ATOMIC_RELAXED)
-
-/* ------------------------------------------------------------------------
- * events.c
- * ---------------------------------------------------------------------- */
-/* Index of an errno value in the errno slots (EAGAIN is slot 0, the last
- * slot is OTHER). */
-unsigned zmqobs__errno_slot (int err);
-/* Index of a handshake failure in the handshake slots: for
- * HANDSHAKE_FAILED_PROTOCOL the protocol error's slot, for
- * HANDSHAKE_FAILED_AUTH the AUTH slot, for NO_DETAIL the NO_DETAIL slot. */
-unsigned zmqobs__handshake_slot (uint32_t event, uint32_t value);
-/* Bit index (0..31) of a single-bit event code, or -1. */
-int zmqobs__event_bit (uint32_t event);
-/* Text for an event's value: the errno name, protocol error name, or "". */
-const char *zmqobs__value_text (uint32_t event, uint32_t value);
-
-/* An intrusive, circular, doubly linked list: a list head is a link whose
- * neighbours are itself when empty. O(1) insert and remove. */
-typedef struct zmqobs_dlink {
-    struct zmqobs_dlink *prev, *next;
-} zmqobs_dlink_t;
-
-static inline void zmqobs__dl_init (zmqobs_dlink_t *l)
-{
-    l->prev = l->next = l;
-}
-static inline int zmqobs__dl_empty (const zmqobs_dlink_t *l)
-{
-    return l->next == l;
-}
-/* A removed or initialised link is linked to itself. */
-static inline int zmqobs__dl_linked (const zmqobs_dlink_t *l)
-{
-    return l->next != l && l->next != NULL;
-}
-static inline void zmqobs__dl_push (zmqobs_dlink_t *head, zmqobs_dlink_t *l)
-{
-    l->prev = head->prev;
-    l->next = head;
-    head->prev->next = l;
-    head->prev = l;
-}
-static inline void zmqobs__dl_remove (zmqobs_dlink_t *l)
-{
-    if (!zmqobs__dl_linked (l))
-        return;
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->prev = l->next = l;
-}
-#define ZMQOBS__CONTAINER(ptr, type, member) \
-    ((type *) (void *) ((char *) (ptr) -offsetof (type, member)))
 
 /* ------------------------------------------------------------------------
  * Per-socket metric block.
@@ -212,7 +135,8 @@ struct zmqobs_socket {
 /* ------------------------------------------------------------------------
  * Observer
  * ---------------------------------------------------------------------- */
-struct zmqobs_monitor; /* monitor.c */
+struct zmqobs_monitor; /* reader.h */
+struct zmqobs_loop;    /* loop.h */
 struct zmqobs_http;    /* http.c */
 
 struct zmqobs {
@@ -260,182 +184,15 @@ struct zmqobs {
     pthread_mutex_t scratch_lock;
     void *scratch;
 
-    /* event callback, guarded by the monitor's callback lock */
+    /* event callback, guarded by cb_lock, which is held while it runs
+     * (recursive: a callback may replace itself) */
+    pthread_mutex_t cb_lock;
     zmqobs_event_fn *event_fn;
     void *event_arg;
 
-    struct zmqobs_monitor *monitor; /* monitor.c */
+    struct zmqobs_monitor *monitor; /* reader.h */
+    struct zmqobs_loop *loop;       /* loop.h */
     struct zmqobs_http *http;       /* http.c */
 };
-
-/* ------------------------------------------------------------------------
- * metrics.c
- * ---------------------------------------------------------------------- */
-/* Builds the O(1) bucket lookup table for bounds. */
-void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
-/* Initialises the hot block of a fresh socket for the observer's options. */
-void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
-/* zmqobs_socket_stats without the argument checks. Takes only the
- * observer's error and scratch locks, each for one socket's copy. */
-int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);
-/* Frees a socket block (registry.c calls it once nothing reads it). */
-void zmqobs__socket_free (zmqobs_socket_t *s);
-/* Window quantiles over a copy of the ring, using scratch of
- * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
- * for tests. */
-size_t zmqobs__window_scratch_size (uint32_t capacity);
-void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, void *scratch,
-                     zmqobs_window_t *out);
-
-/* ------------------------------------------------------------------------
- * monitor.c: attach/detach of monitors, the draining loop, events into
- * metrics. observer.c calls these.
- * ---------------------------------------------------------------------- */
-/* Called by zmqobs_new once options are set: creates the control channel
- * and, unless host-driven, starts the thread. -1 with errno on failure. */
-int zmqobs__monitor_init (zmqobs_t *obs);
-/* Called by zmqobs_destroy after every socket is detached and HTTP is
- * stopped: stops and joins the thread, frees monitor state. Safe when the
- * context was terminated. */
-void zmqobs__monitor_fini (zmqobs_t *obs);
-/* Threads still draining the monitors of sockets the host closed before
- * detaching them, after their observer was destroyed (for tests). */
-int zmqobs__orphanages (void);
-/* Orphan readers the observer is draining now (for tests). */
-size_t zmqobs__orphan_count (zmqobs_t *obs);
-/* Starts the monitor of s and connects its reader; on return libzmq can
- * never block on it. -1 with errno, socket unchanged, on failure. Runs on
- * the socket's owner thread, without obs->lock held. */
-int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s);
-/* Stops the monitor of s in the safe order; on return no thread touches
- * s's monitor state again. Owner thread, without obs->lock held. */
-void zmqobs__monitor_detach (zmqobs_t *obs, zmqobs_socket_t *s);
-/* Applies one decoded event to the socket's monitor block (pure apart
- * from the block; exposed for tests). */
-void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev);
-/* Wakes the draining loop (makes its control descriptor readable). */
-void zmqobs__monitor_wake (zmqobs_t *obs);
-/* Loop sources besides the monitor readers (host-driven mode: the HTTP
- * server's descriptor). fd is watched level-triggered in the loop's epoll
- * set; run(obs) is called on the draining thread when fd is readable or
- * when timeout_ms(obs) says a deadline is due (0); timeout_ms returns -1
- * for none. Returns a source id >= 0, or -1 with errno (ENOSPC: the table
- * is full; epoll_ctl's errno). Any thread but the draining one. */
-int zmqobs__loop_add_source (zmqobs_t *obs, int fd, long (*timeout_ms) (zmqobs_t *),
-                             void (*run) (zmqobs_t *));
-/* Removes a source; on return run() is not running and never runs again.
- * Any thread but the draining one. */
-void zmqobs__loop_remove_source (zmqobs_t *obs, int id);
-/* Reads one whole monitor message from sock without waiting and handles
- * it as an event of s (malformed ones are counted). Returns 1 if a message
- * was handled, 0 if none was pending, -1 with errno (ETERM, ...). The
- * drain loop calls it on s->reader; tests call it on a socket of their
- * own to inject frames. The caller must be the draining thread. */
-int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock);
-/* The line zmqobs_json_log writes for info (newline included), with
- * snprintf semantics; 0 for an incomplete info. Exposed for tests. */
-size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size);
-
-/* ------------------------------------------------------------------------
- * http.c: the built-in endpoint, driven by the draining loop.
- * ---------------------------------------------------------------------- */
-/* Fills up to size poll items for the HTTP listener and connections and
- * returns how many it needs (0 when not serving). */
-int zmqobs__http_pollitems (zmqobs_t *obs, zmq_pollitem_t *items, int size);
-/* Handles whatever is ready among the n items previously filled. */
-void zmqobs__http_dispatch (zmqobs_t *obs, const zmq_pollitem_t *items, int n);
-/* Milliseconds until the next HTTP timeout is due, -1 for none. */
-long zmqobs__http_timeout_ms (zmqobs_t *obs);
-/* Frees HTTP state; called by zmqobs_destroy. */
-void zmqobs__http_fini (zmqobs_t *obs);
-
-/* Request limits of the built-in endpoint. */
-#define ZMQOBS__HTTP_HEAD_MAX 8192  /* request line + headers, bytes */
-#define ZMQOBS__HTTP_URI_MAX 2048   /* request target, bytes (else 414) */
-#define ZMQOBS__HTTP_HEADERS_MAX 64 /* header fields (else 431) */
-enum { ZMQOBS__HTTP_GET = 1, ZMQOBS__HTTP_HEAD, ZMQOBS__HTTP_OTHER };
-
-/* One parsed request head; pointers point into the parsed buffer. */
-typedef struct zmqobs_http_request {
-    int method;        /* ZMQOBS__HTTP_GET, _HEAD or _OTHER */
-    int version_minor; /* HTTP/1.x */
-    const char *path;  /* request path, query stripped */
-    size_t path_len;
-    const char *accept; /* first Accept value (trimmed) or NULL */
-    size_t accept_len;
-    int keep_alive; /* connection persists after the response */
-    int has_body;   /* Content-Length > 0 or Transfer-Encoding */
-    unsigned header_count;
-    int status; /* on error: the HTTP status to answer */
-} zmqobs_http_request_t;
-
-/* Parses one request head from buf (pure; never reads past len). Returns
- * the bytes it used (> 0) for a complete head, 0 when more bytes are
- * needed, or -1 with errno EPROTO and out->status set (400 malformed, 414
- * target too long, 431 headers too large or too many, 505 version) or
- * EINVAL (NULL out, or NULL buf with len > 0). Invalid bytes are refused
- * as soon as they are seen, complete line or not. */
-int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out);
-/* Test hook: idle, request and write-stall timeouts in ms (<= 0 keeps
- * the current value; defaults 30000, 5000, 10000). Creates the HTTP state
- * if needed. Any thread. */
-void zmqobs__http_set_timeouts (zmqobs_t *obs, long idle_ms, long request_ms, long write_ms);
-
-/* ------------------------------------------------------------------------
- * expose.c / process.c
- * ---------------------------------------------------------------------- */
-/* Validates a metric name / label name (Prometheus rules); 1 if valid. */
-int zmqobs__valid_metric_name (const char *name);
-int zmqobs__valid_label_name (const char *name);
-/* Valid UTF-8 check for names; 1 if valid. */
-int zmqobs__valid_utf8 (const char *s, size_t len);
-
-/* zmqobs_format_from_accept for a header that is not NUL-terminated
- * (len bytes, NUL bytes included); never reads past len. Pure. */
-zmqobs_format_t zmqobs__format_from_accept_n (const char *accept, size_t len);
-/* An HTTP qvalue ("0", "0.5", "1.000", ...) as 0..1000, or -1 if
- * malformed. Never reads past len. */
-int zmqobs__parse_qvalue (const char *s, size_t len);
-/* Escapes src (len bytes) for kind into dst with snprintf semantics;
- * returns the escaped length. */
-enum { ZMQOBS__ESC_LABEL, ZMQOBS__ESC_HELP, ZMQOBS__ESC_HELP_OM, ZMQOBS__ESC_JSON };
-size_t zmqobs__escape (char *dst, size_t size, const char *src, size_t len, int kind);
-/* A histogram bound in ns as its canonical le text, seconds (openmetrics
- * 0: text 0.0.4, 1: OpenMetrics). dst needs 40 bytes; not terminated. */
-size_t zmqobs__fmt_bound (char *dst, uint64_t ns, int openmetrics);
-/* Test hook: when nonzero, every uptime the formatters print is this many
- * ns (golden outputs). Set it while no scrape runs. */
-extern uint64_t zmqobs__test_uptime_ns;
-
-/* process.c: standard process metrics from /proc/self, no allocation. */
-enum {
-    ZMQOBS__PROC_CPU = 1u << 0,      /* cpu_ns */
-    ZMQOBS__PROC_OPEN_FDS = 1u << 1, /* open_fds */
-    ZMQOBS__PROC_MAX_FDS = 1u << 2,  /* max_fds */
-    ZMQOBS__PROC_VMEM = 1u << 3,     /* virtual_bytes */
-    ZMQOBS__PROC_RSS = 1u << 4,      /* resident_bytes */
-    ZMQOBS__PROC_START = 1u << 5,    /* start_time_ns */
-    ZMQOBS__PROC_THREADS = 1u << 6   /* threads */
-};
-typedef struct zmqobs__process {
-    unsigned have;   /* ZMQOBS__PROC_* bits of the fields read */
-    uint64_t cpu_ns; /* user + system CPU time */
-    uint64_t open_fds;
-    uint64_t max_fds; /* soft RLIMIT_NOFILE */
-    uint64_t virtual_bytes;
-    uint64_t resident_bytes;
-    uint64_t start_time_ns; /* Unix time, ns */
-    uint64_t threads;
-} zmqobs__process_t;
-/* Fills *out with what could be read (out->have says which); returns 0
- * when everything was read, -1 with errno otherwise. Any thread. */
-int zmqobs__process_read (zmqobs__process_t *out);
-/* Parsers behind it, pure, exposed for tests: the fields of a
- * /proc/<pid>/stat line (returns 0 or -1 with EPROTO), and btime from
- * /proc/stat contents (returns 0 or -1 with ENOENT). */
-int zmqobs__parse_proc_stat (const char *text, size_t len, uint64_t *utime_ticks,
-                             uint64_t *stime_ticks, uint64_t *threads, uint64_t *start_ticks,
-                             uint64_t *vsize, uint64_t *rss_pages);
-int zmqobs__parse_btime (const char *text, size_t len, uint64_t *btime);
 
 #endif /* ZMQOBS_PRIVATE_H */

@@ -27,7 +27,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -5,7 +5,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
-#include "zmqobs_private.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <locale.h>

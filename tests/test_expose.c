@@ -14,7 +14,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
-#include "zmqobs_private.h"
+#include "internal.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>

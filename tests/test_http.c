@@ -11,7 +11,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
-#include "zmqobs_private.h"
+#include "internal.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

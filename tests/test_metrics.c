@@ -7,7 +7,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
-#include "zmqobs_private.h"
+#include "internal.h"
 
 #include <pthread.h>
 

@@ -10,7 +10,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -1620,7 +1620,7 @@ START_TEST (test_host_driven)
     ck_assert_str_eq (reason, "socket \"pull\": ready: listening 1, connections 0\n");
 
     /* a wake from another module makes the descriptor readable */
-    zmqobs__monitor_wake (obs);
+    zmqobs__loop_wake (obs);
     ck_assert_int_eq (zmq_poll (items, 1, 5000), 1);
     ck_assert_int_eq (zmqobs_process (obs, 0), 0);
     ck_assert_int_eq (zmq_poll (items, 1, 0), 0);
@@ -1692,7 +1692,7 @@ START_TEST (test_host_driven_other_thread)
     }
     /* release: the driver sees stop once it wakes */
     __atomic_store_n (&d.stop, 1, __ATOMIC_RELEASE);
-    zmqobs__monitor_wake (obs);
+    zmqobs__loop_wake (obs);
     pthread_join (t, NULL);
     ck_assert_int_gt (d.calls, 0);
     zmqobs_destroy (&obs);
@@ -1824,7 +1824,7 @@ START_TEST (test_json_line_exact)
         .timestamp_ns = 1767323045678999999ull,
     };
     const char *want = "{\"ts\":\"2026-01-02T03:04:05.678Z\","
-                       "\"socket\":\"front\\\"end\\\\\\u000a\\u0001 \xc3\xa9\xe2\x82\xac\\ufffd\","
+                       "\"socket\":\"front\\\"end\\\\\\n\\u0001 \xc3\xa9\xe2\x82\xac\\ufffd\","
                        "\"event\":\"ACCEPTED\",\"value\":12,\"meaning\":\"fd\","
                        "\"endpoint\":\"tcp://127.0.0.1:5555\"}\n";
     char buf[512];

@@ -21,7 +21,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "../internal.h"
 
 #include "benchutil.h"
 

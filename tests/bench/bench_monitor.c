@@ -16,7 +16,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "../internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

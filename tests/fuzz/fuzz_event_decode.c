@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "zmqobs_private.h"
+#include "../internal.h"
 
 #include <stdlib.h>
 #include <string.h>

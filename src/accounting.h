@@ -1,0 +1,23 @@
+/*
+ * accounting.h - monitor events into a socket's metrics (accounting.c).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_ACCOUNTING_H
+#define ZMQOBS_ACCOUNTING_H
+
+#include "zmqobs_private.h"
+
+/* Applies one decoded event to the socket's monitor block (pure apart
+ * from the block; draining thread). */
+void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev);
+/* The host closed (closed = 1: its peers leave the gauge, its later
+ * events are ignored) or opened again an endpoint; port, for a wildcard
+ * unbind, covers every peer accepted on that tcp port. Draining thread. */
+void zmqobs__mark_endpoint (zmqobs_mon_block_t *m, const char *ep, size_t len, uint16_t port,
+                            int closed);
+/* The port of a wildcard tcp bind (tcp to 0.0.0.0 or *, any port),
+ * else 0. */
+uint16_t zmqobs__wildcard_port (const char *ep, size_t len);
+
+#endif /* ZMQOBS_ACCOUNTING_H */

@@ -1,0 +1,21 @@
+/*
+ * eventlog.h - the event callback and the JSON-lines log (eventlog.c).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_EVENTLOG_H
+#define ZMQOBS_EVENTLOG_H
+
+#include "zmqobs_private.h"
+
+/* Calls the observer's event callback, if any, for one event of s, with
+ * the callback lock held. Draining thread. */
+void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev);
+/* 1 while this thread runs obs's event callback (calls that would wait
+ * for the draining thread refuse with EDEADLK then). */
+int zmqobs__in_callback (const zmqobs_t *obs);
+/* The line zmqobs_json_log writes for info (newline included), with
+ * snprintf semantics; 0 for an incomplete info. Exposed for tests. */
+size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size);
+
+#endif /* ZMQOBS_EVENTLOG_H */

@@ -1,0 +1,27 @@
+/*
+ * metrics.h - the per-socket metric block: hot path helpers, histogram, window quantiles, snapshots (metrics.c).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_METRICS_H
+#define ZMQOBS_METRICS_H
+
+#include "zmqobs_private.h"
+
+/* Builds the O(1) bucket lookup table for bounds. */
+void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
+/* Initialises the hot block of a fresh socket for the observer's options. */
+void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
+/* zmqobs_socket_stats without the argument checks. Takes only the
+ * observer's error and scratch locks, each for one socket's copy. */
+int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+/* Frees a socket block (registry.c calls it once nothing reads it). */
+void zmqobs__socket_free (zmqobs_socket_t *s);
+/* Window quantiles over a copy of the ring, using scratch of
+ * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
+ * for tests. */
+size_t zmqobs__window_scratch_size (uint32_t capacity);
+void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, void *scratch,
+                     zmqobs_window_t *out);
+
+#endif /* ZMQOBS_METRICS_H */
