@@ -404,6 +404,13 @@ void zmqobs__esc_json (zmqobs_out_t *o, const char *s, size_t n)
     zmqobs__put (o, s + start, n - start);
 }
 
+void zmqobs__put_json (zmqobs_out_t *o, const char *s, size_t n)
+{
+    zmqobs__put_c (o, '"');
+    zmqobs__esc_json (o, s, n);
+    zmqobs__put_c (o, '"');
+}
+
 void zmqobs__esc_line (zmqobs_out_t *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -145,6 +145,8 @@ void zmqobs__esc_help (zmqobs_out_t *o, const char *s, size_t n, int openmetrics
  * for \b \f \n \r \t, other control characters as \u00XX; valid UTF-8 as
  * is, each invalid byte as \ufffd, so the text is always valid JSON. */
 void zmqobs__esc_json (zmqobs_out_t *o, const char *s, size_t n);
+/* A whole JSON string: quotes around zmqobs__esc_json. */
+void zmqobs__put_json (zmqobs_out_t *o, const char *s, size_t n);
 /* One line of plain text: quote and backslash escaped, control bytes as
  * \xHH, so a hostile name cannot forge extra lines. */
 void zmqobs__esc_line (zmqobs_out_t *o, const char *s, size_t n);

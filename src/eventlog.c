@@ -10,14 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A JSON string, quoted, with the one JSON escaper. */
-static void put_json (zmqobs_out_t *o, const char *s, size_t n)
-{
-    zmqobs__put_c (o, '"');
-    zmqobs__esc_json (o, s, n);
-    zmqobs__put_c (o, '"');
-}
-
 int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg)
 {
     if (!self) {
@@ -84,7 +76,7 @@ static void put_timestamp (zmqobs_out_t *o, uint64_t ns)
     if (gmtime_r (&secs, &tm))
         n = snprintf (text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-    put_json (o, text, n > 0 ? (size_t) n : 0);
+    zmqobs__put_json (o, text, n > 0 ? (size_t) n : 0);
 }
 
 /* Formats one event as a JSON line (with the newline); snprintf
@@ -97,19 +89,19 @@ static size_t json_line (const zmqobs_event_info_t *info, char *buf, size_t size
     ZMQOBS__PUT_LIT (&o, "{\"ts\":");
     put_timestamp (&o, info->timestamp_ns);
     ZMQOBS__PUT_LIT (&o, ",\"socket\":");
-    put_json (&o, info->socket_name, strlen (info->socket_name));
+    zmqobs__put_json (&o, info->socket_name, strlen (info->socket_name));
     ZMQOBS__PUT_LIT (&o, ",\"event\":");
-    put_json (&o, info->event_name, strlen (info->event_name));
+    zmqobs__put_json (&o, info->event_name, strlen (info->event_name));
     ZMQOBS__PUT_LIT (&o, ",\"value\":");
     zmqobs__put_u64 (&o, ev->value);
     ZMQOBS__PUT_LIT (&o, ",\"meaning\":");
-    put_json (&o, info->value_meaning, strlen (info->value_meaning));
+    zmqobs__put_json (&o, info->value_meaning, strlen (info->value_meaning));
     if (info->value_text && *info->value_text) {
         ZMQOBS__PUT_LIT (&o, ",\"detail\":");
-        put_json (&o, info->value_text, strlen (info->value_text));
+        zmqobs__put_json (&o, info->value_text, strlen (info->value_text));
     }
     ZMQOBS__PUT_LIT (&o, ",\"endpoint\":");
-    put_json (&o, ev->endpoint, ev->endpoint_len);
+    zmqobs__put_json (&o, ev->endpoint, ev->endpoint_len);
     ZMQOBS__PUT_LIT (&o, "}\n");
     return zmqobs__out_end (&o);
 }

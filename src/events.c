@@ -373,3 +373,57 @@ const char *zmqobs__errno_text (int err)
 #endif
     return text;
 }
+
+const char *zmqobs_socket_type_name (int type)
+{
+    switch (type) {
+    case ZMQ_PAIR:
+        return "PAIR";
+    case ZMQ_PUB:
+        return "PUB";
+    case ZMQ_SUB:
+        return "SUB";
+    case ZMQ_REQ:
+        return "REQ";
+    case ZMQ_REP:
+        return "REP";
+    case ZMQ_DEALER:
+        return "DEALER";
+    case ZMQ_ROUTER:
+        return "ROUTER";
+    case ZMQ_PULL:
+        return "PULL";
+    case ZMQ_PUSH:
+        return "PUSH";
+    case ZMQ_XPUB:
+        return "XPUB";
+    case ZMQ_XSUB:
+        return "XSUB";
+    case ZMQ_STREAM:
+        return "STREAM";
+#ifdef ZMQ_SERVER
+    case ZMQ_SERVER:
+        return "SERVER";
+    case ZMQ_CLIENT:
+        return "CLIENT";
+    case ZMQ_RADIO:
+        return "RADIO";
+    case ZMQ_DISH:
+        return "DISH";
+    case ZMQ_GATHER:
+        return "GATHER";
+    case ZMQ_SCATTER:
+        return "SCATTER";
+    case ZMQ_DGRAM:
+        return "DGRAM";
+#endif
+#ifdef ZMQ_PEER
+    case ZMQ_PEER:
+        return "PEER";
+    case ZMQ_CHANNEL:
+        return "CHANNEL";
+#endif
+    default:
+        return "UNKNOWN";
+    }
+}

@@ -9,14 +9,26 @@
 #include "base.h"
 
 /* process.c: standard process metrics from /proc/self, no allocation. */
+/* The fields, by index; the bits in zmqobs__process_t.have are
+ * 1u << index (the formats index their families by the same numbers). */
 enum {
-    ZMQOBS__PROC_CPU = 1u << 0,      /* cpu_ns */
-    ZMQOBS__PROC_OPEN_FDS = 1u << 1, /* open_fds */
-    ZMQOBS__PROC_MAX_FDS = 1u << 2,  /* max_fds */
-    ZMQOBS__PROC_VMEM = 1u << 3,     /* virtual_bytes */
-    ZMQOBS__PROC_RSS = 1u << 4,      /* resident_bytes */
-    ZMQOBS__PROC_START = 1u << 5,    /* start_time_ns */
-    ZMQOBS__PROC_THREADS = 1u << 6   /* threads */
+    ZMQOBS__PROC_I_CPU,      /* cpu_ns */
+    ZMQOBS__PROC_I_OPEN_FDS, /* open_fds */
+    ZMQOBS__PROC_I_MAX_FDS,  /* max_fds */
+    ZMQOBS__PROC_I_VMEM,     /* virtual_bytes */
+    ZMQOBS__PROC_I_RSS,      /* resident_bytes */
+    ZMQOBS__PROC_I_START,    /* start_time_ns */
+    ZMQOBS__PROC_I_THREADS,  /* threads */
+    ZMQOBS__PROC_I_COUNT
+};
+enum {
+    ZMQOBS__PROC_CPU = 1u << ZMQOBS__PROC_I_CPU,
+    ZMQOBS__PROC_OPEN_FDS = 1u << ZMQOBS__PROC_I_OPEN_FDS,
+    ZMQOBS__PROC_MAX_FDS = 1u << ZMQOBS__PROC_I_MAX_FDS,
+    ZMQOBS__PROC_VMEM = 1u << ZMQOBS__PROC_I_VMEM,
+    ZMQOBS__PROC_RSS = 1u << ZMQOBS__PROC_I_RSS,
+    ZMQOBS__PROC_START = 1u << ZMQOBS__PROC_I_START,
+    ZMQOBS__PROC_THREADS = 1u << ZMQOBS__PROC_I_THREADS
 };
 typedef struct zmqobs__process {
     unsigned have;   /* ZMQOBS__PROC_* bits of the fields read */

@@ -2,7 +2,7 @@
 # test_deploy.sh - checks the production kit in examples/deploy/:
 #   - promtool: the Prometheus config, the alert rules and their unit tests;
 #   - every metric named in the alert rules and the Grafana dashboard is
-#     one the library exports (family names read from src/expose.c);
+#     one the library exports (family names read from src/fmt_common.c);
 #   - the dashboard is valid JSON with a query in every panel;
 #   - the Kubernetes manifests parse and probe /healthz and /readyz;
 #   - the Dockerfile runs as non-root with the healthcheck tool.
@@ -21,7 +21,7 @@ promtool check rules "$D/alerts.yml" >/dev/null || fail "promtool check rules"
 promtool test rules "$D/alerts_test.yml" || fail "promtool test rules"
 echo "test_deploy: promtool config, rules and rule tests pass"
 
-"$PY" - "$D" src/expose.c <<'PYEOF'
+"$PY" - "$D" src/fmt_common.c <<'PYEOF'
 import json, re, sys, os
 d, expose = sys.argv[1], sys.argv[2]
 src = open(expose, encoding="utf-8").read()

@@ -741,7 +741,7 @@ END_TEST
 typedef struct {
     zmqobs_t *obs;
     void *ctx;
-    int index, ok;
+    int index, ok, err;
 } attacher_t;
 
 static void *attacher (void *arg)
@@ -755,6 +755,8 @@ static void *attacher (void *arg)
         socks[i] = zmq_socket (a->ctx, ZMQ_PAIR);
         s[i] = socks[i] ? zmqobs_attach (a->obs, socks[i], name) : NULL;
         a->ok += s[i] != NULL;
+        if (!s[i])
+            a->err = errno;
     }
     for (int i = 0; i < 12; i++) {
         zmqobs_detach (&s[i]);
@@ -773,12 +775,13 @@ START_TEST (test_concurrent_attach)
         pthread_t th[16];
         attacher_t a[16];
         for (int i = 0; i < 16; i++) {
-            a[i] = (attacher_t) {obs, ctx, i, 0};
+            a[i] = (attacher_t) {obs, ctx, i, 0, 0};
             ck_assert_int_eq (pthread_create (&th[i], NULL, attacher, &a[i]), 0);
         }
         for (int i = 0; i < 16; i++) {
             pthread_join (th[i], NULL);
-            ck_assert_int_eq (a[i].ok, 12);
+            ck_assert_msg (a[i].ok == 12, "thread %d attached %d of 12: %s", i, a[i].ok,
+                           zmq_strerror (a[i].err));
         }
         ck_assert_uint_eq (zmqobs_socket_count (obs), 0);
     }

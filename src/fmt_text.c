@@ -1,0 +1,177 @@
+/*
+ * fmt_text.c - the human report, like a print_stats table.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "fmt_common.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Human report
+ * ---------------------------------------------------------------------- */
+
+/* value / 10^decimals with exactly that many decimals, e.g. (12345, 3)
+ * gives "12.345". */
+static void put_fixed (zmqobs_out_t *o, uint64_t v, unsigned decimals)
+{
+    uint64_t div = 1;
+    for (unsigned i = 0; i < decimals; i++)
+        div *= 10;
+    char num[48];
+    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v / div));
+    if (decimals) {
+        uint64_t frac = v % div;
+        char f[20];
+        for (int i = (int) decimals - 1; i >= 0; i--) {
+            f[i] = (char) ('0' + frac % 10);
+            frac /= 10;
+        }
+        zmqobs__put_c (o, '.');
+        zmqobs__put (o, f, decimals);
+    }
+}
+
+/* A duration in the unit that reads best: "850 ns", "12.500 us",
+ * "3.250 ms", "1.500 s". */
+static void put_duration (zmqobs_out_t *o, uint64_t ns)
+{
+    if (ns < 1000) {
+        put_fixed (o, ns, 0);
+        ZMQOBS__PUT_LIT (o, " ns");
+    } else if (ns < 1000000) {
+        put_fixed (o, ns, 3);
+        ZMQOBS__PUT_LIT (o, " us");
+    } else if (ns < 1000000000) {
+        put_fixed (o, ns / 1000, 3);
+        ZMQOBS__PUT_LIT (o, " ms");
+    } else {
+        put_fixed (o, ns / 1000000, 3);
+        ZMQOBS__PUT_LIT (o, " s");
+    }
+}
+
+static void put_u64 (zmqobs_out_t *o, uint64_t v)
+{
+    char num[24];
+    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v));
+}
+
+/* Messages per second over the uptime, one decimal, rounded down. */
+static void put_rate (zmqobs_out_t *o, uint64_t count, uint64_t uptime_ns)
+{
+    if (uptime_ns == 0) {
+        ZMQOBS__PUT_LIT (o, "0.0");
+        return;
+    }
+    unsigned __int128 tenths = (unsigned __int128) count * 10u * 1000000000u / uptime_ns;
+    put_fixed (o, tenths > UINT64_MAX ? UINT64_MAX : (uint64_t) tenths, 1);
+}
+
+static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
+{
+    ZMQOBS__PUT_LIT (o, "socket ");
+    /* a JSON string: quotes and control characters stay visible and the
+     * line stays one line */
+    zmqobs__put_json (o, st->name, strlen (st->name));
+    ZMQOBS__PUT_LIT (o, " (");
+    zmqobs__put_str (o, zmqobs_socket_type_name (st->type));
+    ZMQOBS__PUT_LIT (o, ")\n  uptime          ");
+    put_duration (o, st->uptime_ns);
+    ZMQOBS__PUT_LIT (o, "\n  sent            ");
+    put_u64 (o, st->msgs_sent);
+    ZMQOBS__PUT_LIT (o, " msgs, ");
+    put_u64 (o, st->bytes_sent);
+    ZMQOBS__PUT_LIT (o, " bytes, ");
+    put_rate (o, st->msgs_sent, st->uptime_ns);
+    ZMQOBS__PUT_LIT (o, " msg/s\n  received        ");
+    put_u64 (o, st->msgs_received);
+    ZMQOBS__PUT_LIT (o, " msgs, ");
+    put_u64 (o, st->bytes_received);
+    ZMQOBS__PUT_LIT (o, " bytes, ");
+    put_rate (o, st->msgs_received, st->uptime_ns);
+    ZMQOBS__PUT_LIT (o, " msg/s\n  connections     ");
+    char num[24];
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->connections));
+    ZMQOBS__PUT_LIT (o, " now, ");
+    put_u64 (o, st->listening);
+    ZMQOBS__PUT_LIT (o, " listening, ");
+    put_u64 (o, st->reconnects);
+    ZMQOBS__PUT_LIT (o, " reconnects\n  errors          ");
+    uint64_t errs[2] = {0, 0}, hs = 0;
+    for (int op = 0; op < 2; op++)
+        for (unsigned i = 1; i < ZMQOBS_ERRNO_SLOTS; i++)
+            errs[op] += st->errors[op][i];
+    for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
+        hs += st->handshake_failures[i];
+    ZMQOBS__PUT_LIT (o, "send ");
+    put_u64 (o, errs[0]);
+    ZMQOBS__PUT_LIT (o, ", recv ");
+    put_u64 (o, errs[1]);
+    ZMQOBS__PUT_LIT (o, ", would block send ");
+    put_u64 (o, st->errors[0][0]);
+    ZMQOBS__PUT_LIT (o, ", recv ");
+    put_u64 (o, st->errors[1][0]);
+    ZMQOBS__PUT_LIT (o, ", handshake failures ");
+    put_u64 (o, hs);
+    ZMQOBS__PUT_LIT (o, "\n  queue depth     ");
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->queue_depth));
+    ZMQOBS__PUT_LIT (o, "\n  latency         ");
+    const zmqobs_window_t *w = &st->window;
+    if (w->count == 0)
+        ZMQOBS__PUT_LIT (o, "no samples");
+    else {
+        ZMQOBS__PUT_LIT (o, "avg ");
+        put_duration (o, w->mean_ns);
+        ZMQOBS__PUT_LIT (o, ", p95 ");
+        put_duration (o, w->p95_ns);
+        ZMQOBS__PUT_LIT (o, ", p99 ");
+        put_duration (o, w->p99_ns);
+        ZMQOBS__PUT_LIT (o, " (last ");
+        put_u64 (o, w->count);
+        ZMQOBS__PUT_LIT (o, " samples)");
+    }
+    zmqobs__put_c (o, '\n');
+}
+
+void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
+                       const zmqobs__process_t *p, zmqobs_stats_t *st)
+{
+    ZMQOBS__PUT_LIT (o, "zmqobs report: ");
+    put_u64 (o, (uint64_t) n);
+    zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
+    uint64_t up = LOAD (&zmqobs__test_uptime_ns);
+    for (size_t i = 0; i < n; i++) {
+        zmqobs__socket_snapshot (socks[i], st);
+        if (up)
+            st->uptime_ns = up;
+        text_socket (o, st);
+    }
+    if (p) {
+        ZMQOBS__PUT_LIT (o, "process\n");
+        if (p->have & (1u << P_CPU)) {
+            ZMQOBS__PUT_LIT (o, "  cpu             ");
+            put_duration (o, p->cpu_ns);
+            zmqobs__put_c (o, '\n');
+        }
+        if (p->have & (1u << P_RSS)) {
+            ZMQOBS__PUT_LIT (o, "  resident        ");
+            put_u64 (o, p->resident_bytes);
+            ZMQOBS__PUT_LIT (o, " bytes\n");
+        }
+        if (p->have & (1u << P_THREADS)) {
+            ZMQOBS__PUT_LIT (o, "  threads         ");
+            put_u64 (o, p->threads);
+            zmqobs__put_c (o, '\n');
+        }
+        if (p->have & (1u << P_OPEN_FDS)) {
+            ZMQOBS__PUT_LIT (o, "  open fds        ");
+            put_u64 (o, p->open_fds);
+            if (p->have & (1u << P_MAX_FDS)) {
+                ZMQOBS__PUT_LIT (o, " of ");
+                put_u64 (o, p->max_fds);
+            }
+            zmqobs__put_c (o, '\n');
+        }
+    }
+}

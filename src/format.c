@@ -1,0 +1,72 @@
+/*
+ * format.c - zmqobs_format: pins the attached sockets, reads /proc (never
+ * under a lock), and hands them to a format; every format writes through
+ * one bounded writer with snprintf semantics and never allocates.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "fmt_common.h"
+
+#include "registry.h"
+
+#include <limits.h>
+#include <pthread.h>
+
+/* ------------------------------------------------------------------------
+ * Entry points
+ * ---------------------------------------------------------------------- */
+
+int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size)
+{
+    if (!self || (!buf && size > 0) || (unsigned) format > ZMQOBS_FORMAT_TEXT) {
+        errno = EINVAL;
+        return -1;
+    }
+    zmqobs__format_tables ();
+    /* /proc is read before the registry lock: attach and detach never
+     * wait for file I/O */
+    zmqobs__process_t proc;
+    const zmqobs__process_t *p = NULL;
+    if (self->process_metrics) {
+        zmqobs__process_read (&proc);
+        p = &proc;
+    }
+    /* The registry lock is held only to pin the sockets; formatting runs
+     * under the scrape lock alone, which neither attach, detach nor the
+     * drain path takes. */
+    pthread_mutex_lock (&self->scrape_lock);
+    zmqobs_socket_t *const *socks;
+    size_t n = zmqobs__pin_sockets (self, &socks);
+    zmqobs_out_t o;
+    zmqobs_stats_t st;
+    zmqobs__out_init (&o, buf, size);
+    if (format == ZMQOBS_FORMAT_PROMETHEUS || format == ZMQOBS_FORMAT_OPENMETRICS)
+        zmqobs__fmt_prom (&o, self, format == ZMQOBS_FORMAT_OPENMETRICS, socks, n, p);
+    else if (format == ZMQOBS_FORMAT_JSON)
+        zmqobs__fmt_json (&o, self, socks, n, p, &st);
+    else
+        zmqobs__fmt_text (&o, socks, n, p, &st);
+    size_t len = zmqobs__out_end (&o);
+    zmqobs__unpin_sockets (self);
+    pthread_mutex_unlock (&self->scrape_lock);
+    if (len > INT_MAX) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    return (int) len;
+}
+
+const char *zmqobs_content_type (zmqobs_format_t format)
+{
+    switch (format) {
+    case ZMQOBS_FORMAT_OPENMETRICS:
+        return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    case ZMQOBS_FORMAT_JSON:
+        return "application/json";
+    case ZMQOBS_FORMAT_TEXT:
+        return "text/plain; charset=utf-8";
+    case ZMQOBS_FORMAT_PROMETHEUS:
+        break;
+    }
+    return "text/plain; version=0.0.4; charset=utf-8";
+}
