@@ -211,7 +211,8 @@ bench: deps lib $(BENCHES) $(PROMCPP)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 # Examples build against a staged install, exactly as a user's program
-# would: only pkg-config --cflags --libs libzmqobs.
+# would: only pkg-config --cflags --libs libzmqobs, plus the system's
+# libczmq for czmq_loop (queried without the staging sysroot).
 STAGE := $(CURDIR)/build/stage
 examples: lib
 	@rm -rf $(STAGE)
@@ -221,6 +222,7 @@ examples: lib
 	    out=build/examples/$$(basename $$src .c); \
 	    flags=$$(PKG_CONFIG_SYSROOT_DIR=$(STAGE) PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig \
 	             $(PKG_CONFIG) --cflags --libs libzmqobs); \
+	    case $$src in */czmq_loop.c) flags="$$flags $$($(PKG_CONFIG) --cflags --libs libczmq)";; esac; \
 	    echo "  CC $$out"; \
 	    $(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -o $$out $$src $$flags -Wl,-rpath,$(STAGE)/usr/lib -lpthread; \
 	done
