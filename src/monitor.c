@@ -262,20 +262,29 @@ static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void 
         errno = err;
         return -1;
     }
-    /* Connect first (inproc allows it): libzmq's bind inside
-     * zmq_socket_monitor then finds the reader at once, and if the
-     * monitor cannot start there is nothing to undo on the host socket. */
-    if (zmq_connect (reader, s->monitor_endpoint) != 0) {
-        int err = errno;
-        zmq_close (reader);
-        errno = err;
-        return -1;
-    }
+    /* Bind first: zmq_socket_monitor binds the endpoint, then the reader
+     * connects. The other order (inproc allows connecting first) leaves
+     * the reader's connect pending until the bind; if zmq_ctx_term starts
+     * in between, libzmq never resolves it and can never reap the reader,
+     * so the term hangs for ever. In the short window before the connect,
+     * nothing can block on the unread monitor for long: the host's own
+     * bind and connect cannot run (this is the socket's owner thread,
+     * inside attach), and an event from libzmq's I/O thread waits only
+     * until the connect below. */
     uint32_t mask = (obs->events | ZMQ_EVENT_MONITOR_STOPPED) & ZMQ_EVENT_ALL;
     if (zmq_socket_monitor (handle, s->monitor_endpoint, (int) mask) != 0) {
         int err = errno;
         zmq_close (reader);
         errno = err == EFAULT ? ENOTSOCK : err;
+        return -1;
+    }
+    if (zmq_connect (reader, s->monitor_endpoint) != 0) {
+        /* ETERM (the context is going away): the monitor socket is
+         * closed with the context; stopping it here would block on its
+         * MONITOR_STOPPED with no reader */
+        int err = errno;
+        zmq_close (reader);
+        errno = err;
         return -1;
     }
     *reader_out = reader;

@@ -332,6 +332,65 @@ static void closed_still_alive (int host_driven, int destroy_first)
     ck_assert_int_eq (rmdir (dir), 0);
 }
 
+
+/* ------------------------------------------------------------------------
+ * zmq_ctx_term racing attach: one thread attaches and detaches sockets as
+ * fast as it can while the main thread terminates the context after a
+ * few hundred microseconds. Every termination must complete: a reader
+ * left with a pending inproc connect (reader connected before the
+ * monitor bound, term in between) can never be reaped, and the term hung.
+ * ---------------------------------------------------------------------- */
+
+typedef struct {
+    zmqobs_t *obs;
+    void *ctx;
+    int attached;
+} churn_t;
+
+static void *attach_churn (void *arg)
+{
+    churn_t *c = arg;
+    for (;;) {
+        void *sock = zmq_socket (c->ctx, ZMQ_DEALER);
+        if (!sock)
+            break; /* ETERM */
+        zmqobs_socket_t *s = zmqobs_attach (c->obs, sock, "churn");
+        int err = errno;
+        if (s) {
+            c->attached++;
+            zmqobs_detach (&s);
+        }
+        zmq_close (sock);
+        if (!s && err == ETERM)
+            break;
+    }
+    return NULL;
+}
+
+START_TEST (test_term_races_attach)
+{
+    int rounds = getenv ("ZMQOBS_UNDER_VALGRIND") ? 40 : 500;
+    testutil_watchdog (240);
+    int attached = 0;
+    for (int i = 0; i < rounds; i++) {
+        void *ctx = zmq_ctx_new ();
+        zmqobs_t *obs = zmqobs_new (ctx, NULL);
+        ck_assert_ptr_nonnull (obs);
+        churn_t c = {obs, ctx, 0};
+        pthread_t t;
+        ck_assert_int_eq (pthread_create (&t, NULL, attach_churn, &c), 0);
+        /* 0 to 2.9 ms: early rounds hit the first attaches */
+        struct timespec pause = {0, (long) (i * 997 % 3000) * 1000};
+        nanosleep (&pause, NULL);
+        ck_assert_int_eq (zmq_ctx_term (ctx), 0); /* a hang trips the watchdog */
+        pthread_join (t, NULL);
+        attached += c.attached;
+        zmqobs_destroy (&obs);
+    }
+    ck_assert_int_gt (attached, 0);
+}
+END_TEST
+
 START_TEST (test_closed_before_detach_still_alive)
 {
     closed_still_alive (0, 0);
@@ -666,6 +725,7 @@ int main (void)
     tcase_add_test (tc, test_term_mid_traffic_inproc);
     tcase_add_test (tc, test_term_mid_traffic_tcp);
     tcase_add_test (tc, test_term_mid_traffic_host_driven);
+    tcase_add_test (tc, test_term_races_attach);
     tc = testutil_tcase (suite, "closed_before_detach", 60);
     tcase_add_test (tc, test_closed_before_detach_still_alive);
     tcase_add_test (tc, test_closed_before_detach_still_alive_host_driven);
