@@ -370,8 +370,7 @@ zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *na
         return NULL;
     }
 
-    size_t size = sizeof (zmqobs_socket_t) + sizeof (uint64_t) * self->ring_capacity;
-    zmqobs_socket_t *s = zalloc_aligned (size);
+    zmqobs_socket_t *s = zalloc_aligned (sizeof (zmqobs_socket_t));
     if (!s)
         return NULL;
     s->obs = self;
@@ -425,6 +424,7 @@ void zmqobs_detach (zmqobs_socket_t **sock_p)
         }
     pthread_mutex_unlock (&obs->lock);
     zmqobs__monitor_detach (obs, s);
+    zmqobs__metrics_fini (s);
     zmqobs__free (s);
 }
 

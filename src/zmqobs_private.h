@@ -154,8 +154,6 @@ struct zmqobs_socket {
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
     zmqobs_window_t cached_window;
-
-    uint64_t ring_store[]; /* ring_mask + 1 samples */
 };
 
 /* ------------------------------------------------------------------------
@@ -211,6 +209,9 @@ struct zmqobs {
 void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
 /* Initialises the hot block of a fresh socket for the observer's options. */
 void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
+/* Frees what the metrics allocated since (the latency ring); called by
+ * detach before the block itself is freed. */
+void zmqobs__metrics_fini (zmqobs_socket_t *s);
 /* zmqobs_socket_stats for callers that already hold obs->lock (the
  * formatters walk the registry under it). */
 int zmqobs__socket_stats_locked (const zmqobs_socket_t *s, zmqobs_stats_t *out);
