@@ -241,7 +241,12 @@ ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
  * already attached, or this socket already attached under another name:
  * libzmq allows one monitor per socket), EXDEV (zmq_socket belongs to
  * another libzmq context than the observer's), ETERM (context
- * terminated), ENOMEM. On failure the socket is left as it was. */
+ * terminated), EMFILE (the context has no socket left: each attach takes
+ * two of its ZMQ_MAX_SOCKETS, 1023 by default, for libzmq's monitor
+ * socket and the library's reader, and for an instant a third; libzmq
+ * frees closed sockets a moment later, asynchronously), ENOMEM. On
+ * failure the socket is left as it was, and nothing is left in the
+ * context: the same socket can be attached once there is room. */
 ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *name);
 
 /* Stops the socket's monitor in the safe order (stop while draining, wait

@@ -1514,6 +1514,14 @@ static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void 
     uint32_t mask = (obs->events | ZMQ_EVENT_MONITOR_STOPPED) & ZMQ_EVENT_ALL;
     if (zmq_socket_monitor (handle, s->monitor_endpoint, (int) mask) != 0) {
         int err = errno;
+        /* The reader's connect is pending in the context until something
+         * binds the endpoint; libzmq never drops it, and until then the
+         * closed reader cannot finish (its socket slot stays taken) and
+         * zmq_ctx_term opens a socket to bind it (asserting when the
+         * context has no slot left, the EMFILE case). The reader binds
+         * its own endpoint: the pending pipe comes back to it, and the
+         * close below ends both. */
+        zmq_bind (reader, s->monitor_endpoint);
         zmq_close (reader);
         errno = err == EFAULT ? ENOTSOCK : err;
         return -1;
