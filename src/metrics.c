@@ -31,7 +31,7 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
 {
     zmqobs_hot_t *h = &s->hot;
     s->type = type;
-    h->ring = NULL; /* allocated by the first sample: see ring_get */
+    h->ring = NULL; /* allocated by the first sample: see first_sample */
     h->ring_mask = obs->ring_capacity - 1;
     /* bounds and lookup table copied into the hot block: the record path
      * then reaches them without loading a pointer */

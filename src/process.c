@@ -226,14 +226,13 @@ static uint64_t fd_cache_at; /* monotonic ns when that listing began, 0 = none *
 /* process_open_fds. Listing /proc/self/fd costs the kernel about 0.4 us
  * per descriptor (each entry is formatted and emitted): 2.2 ms a scrape
  * with 6,000 open (bench_process), where the rest of a small scrape takes
- * 15 us. Since
- * Linux 6.2 the st_size of that directory is the number of open
- * descriptors (a popcount of the fd bitmap in the kernel): exact at every
- * scrape and as cheap as any stat. Older kernels report 0 there (a process
- * using libzmq always has descriptors open, so 0 is never a real count);
- * then the directory is listed at most once per zmqobs__fd_cache_ns (1 s)
- * per process and the scrapes in between reuse that count, so the value
- * can be up to that old. */
+ * 15 us. Since Linux 6.2 the st_size of that directory is the number of
+ * open descriptors (a popcount of the fd bitmap in the kernel): exact at
+ * every scrape and as cheap as any stat. Older kernels report 0 there (a
+ * process using libzmq always has descriptors open, so 0 is never a real
+ * count); then the directory is listed at most once per
+ * zmqobs__fd_cache_ns (1 s) per process and the scrapes in between reuse
+ * that count, so the value can be up to that old. */
 static int open_fds (uint64_t *out)
 {
     struct stat st;

@@ -861,8 +861,8 @@ START_TEST (test_ring_on_first_sample)
         ck_assert_uint_eq (st.latency_count, 0);
         char buf[65536];
         ck_assert_int_gt (zmqobs_format (o, ZMQOBS_FORMAT_PROMETHEUS, buf, sizeof buf), 0);
-        ck_assert_ptr_nonnull (strstr (
-            buf, "zmq_message_latency_window_seconds_count{socket=\"lazy\",type=\"DEALER\"} 0\n"));
+        ck_assert_ptr_nonnull (strstr (buf, "zmq_message_latency_window_seconds_count{socket="
+                                            "\"lazy\",type=\"DEALER\"} 0\n"));
         ck_assert_ptr_null (s->hot.ring);
         ck_assert_int_eq (zmqobs__alloc_count, 0);
         /* the first sample allocates the ring, and nothing after it does */
@@ -952,8 +952,9 @@ START_TEST (test_ring_allocation_fails)
         ck_assert_int_gt (zmqobs_format (o, ZMQOBS_FORMAT_OPENMETRICS, buf, sizeof buf), 0);
         ck_assert_ptr_nonnull (
             strstr (buf, "zmq_message_latency_seconds_count{socket=\"oom\",type=\"PAIR\"} 1\n"));
-        ck_assert_ptr_nonnull (strstr (
-            buf, "zmq_message_latency_window_seconds_count{socket=\"oom\",type=\"PAIR\"} 0\n"));
+        ck_assert_ptr_nonnull (
+            strstr (buf,
+                    "zmq_message_latency_window_seconds_count{socket=\"oom\",type=\"PAIR\"} 0\n"));
         /* the allocation is tried again, and succeeds */
         zmqobs_record_latency (s, 3000000);
         ck_assert_int_eq (zmqobs__alloc_count, 2);

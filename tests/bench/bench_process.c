@@ -56,8 +56,8 @@ static void run (zmqobs_t *obs, char *buf, size_t size, long extra)
         set_mode (m);
         zmqobs__process_t p;
         zmqobs__process_read (&p);
-        printf ("  +%-5ld fds  %-10s  %8.1f us per scrape  (open_fds %llu)\n", extra,
-                mode_names[m], bench_median (t[m], RUNS), (unsigned long long) p.open_fds);
+        printf ("  +%-5ld fds  %-10s  %8.1f us per scrape  (open_fds %llu)\n", extra, mode_names[m],
+                bench_median (t[m], RUNS), (unsigned long long) p.open_fds);
     }
 }
 
