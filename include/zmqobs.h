@@ -241,7 +241,12 @@ ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
  * already attached, or this socket already attached under another name:
  * libzmq allows one monitor per socket), EXDEV (zmq_socket belongs to
  * another libzmq context than the observer's), ETERM (context
- * terminated), ENOMEM. On failure the socket is left as it was. */
+ * terminated), EMFILE (the context has no socket left: each attach takes
+ * two of its ZMQ_MAX_SOCKETS, 1023 by default, for libzmq's monitor
+ * socket and the library's reader, and for an instant a third; libzmq
+ * frees closed sockets a moment later, asynchronously), ENOMEM. On
+ * failure the socket is left as it was, and nothing is left in the
+ * context: the same socket can be attached once there is room. */
 ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *name);
 
 /* Stops the socket's monitor in the safe order (stop while draining, wait
@@ -325,13 +330,15 @@ typedef struct zmqobs_hot {
     uint64_t sent_bytes;
     uint64_t recv_msgs;
     uint64_t recv_bytes;
-    uint64_t *ring;     /* latency ring, ring_mask + 1 samples (ns) */
+    uint64_t *ring;     /* latency ring, ring_mask + 1 samples (ns); NULL
+                           until the first sample allocates it */
     uint64_t ring_head; /* samples ever written to the ring */
     uint64_t hist_sum;  /* sum of recorded latencies in ns,
                                   saturating at UINT64_MAX */
     uint32_t ring_mask;
     uint32_t hist_n;      /* finite bounds; bucket[hist_n] is +Inf */
-    uint32_t shared;      /* 1: latency records use atomic RMW */
+    uint32_t slow;        /* nonzero: latency records go out of line
+                             (latency_shared, or no ring yet) */
     uint32_t cycle_every; /* REQ/REP sampling period, 0 = off */
     uint32_t cycle_left;  /* cycles until the next sampled one */
     uint32_t cycle_state; /* nonzero: the next recv finishes work */
@@ -345,7 +352,7 @@ ZMQOBS_EXPORT void zmqobs__send_failed (zmqobs_socket_t *s);
 ZMQOBS_EXPORT void zmqobs__recv_failed (zmqobs_socket_t *s);
 ZMQOBS_EXPORT void zmqobs__cycle_send (zmqobs_socket_t *s);
 ZMQOBS_EXPORT void zmqobs__cycle_recv (zmqobs_socket_t *s, int more);
-ZMQOBS_EXPORT void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns);
+ZMQOBS_EXPORT void zmqobs__latency_slow (zmqobs_socket_t *s, uint64_t ns);
 ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
 
 #define ZMQOBS__LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
@@ -433,14 +440,19 @@ ZMQOBS_EXPORT int zmqobs_record_error (zmqobs_socket_t *s, int op, int err);
  * exact quantiles) and the histogram (all time). Owner thread by default:
  * about 20 instructions on x86-64, no lock, no allocation. With the option
  * latency_shared set, any thread may call it, and it uses atomic
- * read-modify-write. A NULL s is ignored. */
+ * read-modify-write. A NULL s is ignored.
+ * The ring (ring_capacity samples, 8 KiB by default) is allocated by the
+ * socket's first sample, out of line, so a socket that never records
+ * latency has none. If that allocation fails, the sample still counts in
+ * the histogram, and the window stays empty until a later sample's
+ * allocation succeeds. */
 static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
 {
     if (ZMQOBS_UNLIKELY (s == NULL))
         return;
     zmqobs_hot_t *h = (zmqobs_hot_t *) s;
-    if (ZMQOBS_UNLIKELY (h->shared)) {
-        zmqobs__latency_shared (s, ns);
+    if (ZMQOBS_UNLIKELY (h->slow)) {
+        zmqobs__latency_slow (s, ns);
         return;
     }
     /* the +Inf bucket's bound is UINT64_MAX: the scan needs no length

@@ -31,7 +31,7 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
 {
     zmqobs_hot_t *h = &s->hot;
     s->type = type;
-    h->ring = s->ring_store;
+    h->ring = NULL; /* allocated by the first sample: see first_sample */
     h->ring_mask = obs->ring_capacity - 1;
     /* bounds and lookup table copied into the hot block: the record path
      * then reaches them without loading a pointer */
@@ -40,7 +40,7 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
     for (uint32_t i = 0; i < obs->bucket_count; i++)
         h->bucket[i].le_ns = obs->bounds[i];
     h->bucket[obs->bucket_count].le_ns = UINT64_MAX; /* +Inf, the sentinel */
-    h->shared = (uint32_t) obs->latency_shared;
+    h->slow = 1; /* no ring yet; with latency_shared, for good */
     for (unsigned i = 0; i < ZMQOBS__ENGINE_SLOTS; i++)
         s->mon.engines[i].fd = -1;
     if ((type == ZMQ_REQ || type == ZMQ_REP) && obs->sample_every) {
@@ -134,14 +134,24 @@ void zmqobs__cycle_recv (zmqobs_socket_t *s, int more)
     }
 }
 
-/* Any-thread latency record: every field by atomic read-modify-write. */
-void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
+void zmqobs__metrics_fini (zmqobs_socket_t *s)
 {
-    zmqobs_hot_t *h = &s->hot;
+    zmqobs__free (s->hot.ring);
+    s->hot.ring = NULL;
+}
+
+static zmqobs_hot_bucket_t *bucket_of (zmqobs_hot_t *h, uint64_t ns)
+{
     zmqobs_hot_bucket_t *b = &h->bucket[h->lut[63 ^ __builtin_clzll (ns | 1)]];
     while (ns > b->le_ns)
         b++;
-    ADD (&b->count, 1);
+    return b;
+}
+
+/* Any-thread record into the histogram: atomic read-modify-write. */
+static inline void shared_histogram (zmqobs_hot_t *h, uint64_t ns)
+{
+    ADD (&bucket_of (h, ns)->count, 1);
     /* the sum saturates instead of wrapping (a wrapped _sum looks like a
      * counter reset); with several writers that takes a CAS loop */
     uint64_t sum = LOAD (&h->hist_sum);
@@ -150,13 +160,76 @@ void zmqobs__latency_shared (zmqobs_socket_t *s, uint64_t ns)
                                             sum + ns < sum ? UINT64_MAX : sum + ns, 1,
                                             __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
-    /* Claim a slot, store the sample, then publish: ring_head counts
-     * published samples, so a scrape (and its cache, keyed on ring_head)
-     * never sees a slot claimed but not yet written as the newest sample.
-     * release: pairs with the snapshot's acquire load of ring_head */
+}
+
+/* Any-thread record into the ring. Claim a slot, store the sample, then
+ * publish: ring_head counts published samples, so a scrape (and its
+ * cache, keyed on ring_head) never sees a slot claimed but not yet
+ * written as the newest sample. */
+static inline void shared_ring (zmqobs_socket_t *s, uint64_t *ring, uint64_t ns)
+{
     uint64_t slot = ADD (&s->ring_claim, 1);
-    STORE (&h->ring[slot & h->ring_mask], ns);
-    __atomic_fetch_add (&h->ring_head, 1, __ATOMIC_RELEASE);
+    STORE (&ring[slot & s->hot.ring_mask], ns);
+    /* release: pairs with the snapshot's acquire load of ring_head */
+    __atomic_fetch_add (&s->hot.ring_head, 1, __ATOMIC_RELEASE);
+}
+
+/* A sample that finds no ring: the socket's first, normally. The ring is
+ * allocated here, so that sockets that never record latency pay nothing
+ * for it. With latency_shared several threads can get here at once: each
+ * allocates, one compare-and-swap publishes, the others free theirs. It
+ * is zeroed: a shared writer may publish its sample before a slower one
+ * has filled the slot it claimed earlier, and the window then reads a
+ * zero there, as it did when the ring was part of the socket block. If
+ * the allocation fails the sample counts in the histogram only, and the
+ * next sample comes here again. */
+static __attribute__ ((noinline)) void first_sample (zmqobs_socket_t *s, uint64_t ns)
+{
+    zmqobs_hot_t *h = &s->hot;
+    uint64_t *ring = NULL;
+    uint64_t *fresh = zmqobs__calloc ((size_t) h->ring_mask + 1, sizeof *fresh);
+    if (fresh) {
+        /* release on success: publishes the zeroed ring (snapshots and
+         * other writers load it with acquire); acquire on failure: the
+         * winner's ring, zeroed before it was published */
+        if (__atomic_compare_exchange_n (&h->ring, &ring, fresh, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            ring = fresh;
+        else
+            zmqobs__free (fresh);
+    }
+    if (!s->obs->latency_shared) {
+        /* owner thread: the only reader and writer of slow */
+        if (ring) {
+            h->slow = 0; /* from now on the inline path does it all */
+            zmqobs_record_latency (s, ns);
+        } else {
+            zmqobs_hot_bucket_t *b = bucket_of (h, ns);
+            ZMQOBS__BUMP (&b->count, 1);
+            ZMQOBS__BUMP_SAT (&h->hist_sum, ns);
+        }
+        return;
+    }
+    shared_histogram (h, ns);
+    if (ring)
+        shared_ring (s, ring, ns);
+}
+
+/* The out-of-line latency record: every sample of a latency_shared
+ * socket, and those of an owner-thread socket while it has no ring. An
+ * owner-thread socket clears slow as soon as its ring exists, so a ring
+ * found here means latency_shared. */
+void zmqobs__latency_slow (zmqobs_socket_t *s, uint64_t ns)
+{
+    /* acquire: pairs with the CAS that published the ring, so that its
+     * zeroing happens before this thread's store into it */
+    uint64_t *ring = __atomic_load_n (&s->hot.ring, __ATOMIC_ACQUIRE);
+    if (ZMQOBS_UNLIKELY (!ring)) {
+        first_sample (s, ns);
+        return;
+    }
+    shared_histogram (&s->hot, ns);
+    shared_ring (s, ring, ns);
 }
 
 void zmqobs_set_queue_depth (zmqobs_socket_t *s, int64_t depth)
@@ -408,9 +481,15 @@ int zmqobs__socket_snapshot (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
 
     /* acquire: pairs with the writer's release of ring_head */
     uint64_t head = __atomic_load_n (&h->ring_head, __ATOMIC_ACQUIRE);
+    /* acquire: pairs with the CAS that published the ring. Loaded after
+     * the head: a writer publishes a sample only once it has the ring, so
+     * a head above 0 comes with a ring. No ring: an empty window. */
+    const uint64_t *ring = __atomic_load_n (&h->ring, __ATOMIC_ACQUIRE);
+    if (!ring)
+        head = 0;
     pthread_mutex_lock (&obs->scratch_lock);
     if (s->cached_head != head) {
-        zmqobs__window (h->ring, head, h->ring_mask + 1, obs->scratch, &s->cached_window);
+        zmqobs__window (ring, head, h->ring_mask + 1, obs->scratch, &s->cached_window);
         s->cached_head = head;
     }
     out->window = s->cached_window;
@@ -431,5 +510,6 @@ int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t *out)
 
 void zmqobs__socket_free (zmqobs_socket_t *s)
 {
+    zmqobs__metrics_fini (s);
     zmqobs__free (s);
 }

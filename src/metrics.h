@@ -12,6 +12,9 @@
 void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
 /* Initialises the hot block of a fresh socket for the observer's options. */
 void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
+/* Frees what the metrics allocated since (the latency ring); called
+ * before the block itself is freed (zmqobs__socket_free). */
+void zmqobs__metrics_fini (zmqobs_socket_t *s);
 /* zmqobs_socket_stats without the argument checks. Takes only the
  * observer's error and scratch locks, each for one socket's copy. */
 int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);

@@ -274,6 +274,8 @@ static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void 
     uint32_t mask = (obs->events | ZMQ_EVENT_MONITOR_STOPPED) & ZMQ_EVENT_ALL;
     if (zmq_socket_monitor (handle, s->monitor_endpoint, (int) mask) != 0) {
         int err = errno;
+        /* (the reader has not connected: nothing is pending in the
+         * context, closing it frees it) */
         zmq_close (reader);
         errno = err == EFAULT ? ENOTSOCK : err;
         return -1;

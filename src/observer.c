@@ -228,8 +228,8 @@ zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, const char *na
         return NULL;
     }
 
-    size_t size = sizeof (zmqobs_socket_t) + sizeof (uint64_t) * self->ring_capacity;
-    zmqobs_socket_t *s = zmqobs__zalloc_aligned (size);
+    /* the latency ring comes with the first sample (metrics.c) */
+    zmqobs_socket_t *s = zmqobs__zalloc_aligned (sizeof (zmqobs_socket_t));
     if (!s)
         return NULL;
     s->obs = self;

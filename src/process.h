@@ -41,8 +41,17 @@ typedef struct zmqobs__process {
     uint64_t threads;
 } zmqobs__process_t;
 /* Fills *out with what could be read (out->have says which); returns 0
- * when everything was read, -1 with errno otherwise. Any thread. */
+ * when everything was read, -1 with errno otherwise. Any thread.
+ * open_fds is exact on Linux 6.2 and later (stat of /proc/self/fd); on
+ * older kernels it comes from a listing of /proc/self/fd made at most
+ * once per zmqobs__fd_cache_ns per process, so it may be that old. */
 int zmqobs__process_read (zmqobs__process_t *out);
+/* Test hooks for open_fds: zmqobs__fd_stat_off = 1 skips the stat count
+ * (as on kernels before 6.2); zmqobs__fd_cache_ns is the longest age of a
+ * reused listing (default 1 s; 0 lists at every read). Set them while no
+ * scrape runs. */
+extern int zmqobs__fd_stat_off;
+extern uint64_t zmqobs__fd_cache_ns;
 /* Parsers behind it, pure, exposed for tests: the fields of a
  * /proc/<pid>/stat line (returns 0 or -1 with EPROTO), and btime from
  * /proc/stat contents (returns 0 or -1 with ENOENT). */

@@ -128,8 +128,6 @@ struct zmqobs_socket {
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
     zmqobs_window_t cached_window;
-
-    uint64_t ring_store[]; /* ring_mask + 1 samples */
 };
 
 /* ------------------------------------------------------------------------

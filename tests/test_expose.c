@@ -1035,6 +1035,33 @@ START_TEST (test_process_metrics)
     ck_assert_int_eq (zmqobs__process_read (&q), 0);
     ck_assert_uint_eq (q.open_fds, p.open_fds + 1);
     close (fd);
+    /* the same through the listing of /proc/self/fd (kernels before 6.2),
+     * read fresh every time */
+    zmqobs__fd_stat_off = 1;
+    zmqobs__fd_cache_ns = 0;
+    ck_assert_int_eq (zmqobs__process_read (&p), 0);
+    ck_assert_uint_eq (p.have & ZMQOBS__PROC_OPEN_FDS, ZMQOBS__PROC_OPEN_FDS);
+    fd = open ("/dev/null", O_RDONLY);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (zmqobs__process_read (&q), 0);
+    ck_assert_uint_eq (q.open_fds, p.open_fds + 1);
+    /* a listing younger than the cache age is reused as it is; the
+     * descriptor opened since shows once the listing is redone */
+    zmqobs__fd_cache_ns = UINT64_MAX;
+    int fd2 = open ("/dev/null", O_RDONLY);
+    ck_assert_int_ge (fd2, 0);
+    ck_assert_int_eq (zmqobs__process_read (&q), 0);
+    ck_assert_uint_eq (q.open_fds, p.open_fds + 1);
+    zmqobs__fd_cache_ns = 0;
+    ck_assert_int_eq (zmqobs__process_read (&q), 0);
+    ck_assert_uint_eq (q.open_fds, p.open_fds + 2);
+    /* and the stat count agrees with the listing */
+    zmqobs__fd_stat_off = 0;
+    ck_assert_int_eq (zmqobs__process_read (&q), 0);
+    ck_assert_uint_eq (q.open_fds, p.open_fds + 2);
+    zmqobs__fd_cache_ns = 1000000000u;
+    close (fd2);
+    close (fd);
     /* the start time is before now and after the boot: a sanity window,
      * not a timing assertion */
     struct timespec now;

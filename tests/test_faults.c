@@ -332,7 +332,6 @@ static void closed_still_alive (int host_driven, int destroy_first)
     ck_assert_int_eq (rmdir (dir), 0);
 }
 
-
 /* ------------------------------------------------------------------------
  * zmq_ctx_term racing attach: one thread attaches and detaches sockets as
  * fast as it can while the main thread terminates the context after a

@@ -823,6 +823,210 @@ START_TEST (test_shared_latency_from_many_threads)
 }
 END_TEST
 
+/* Host-driven, so that no thread of the observer's allocates while a
+ * test counts allocations. */
+static zmqobs_t *quiet_observer (uint32_t sample_every, uint32_t ring, int shared)
+{
+    zmqobs_options_t o;
+    zmqobs_options_init (&o);
+    o.host_driven = 1;
+    o.latency_sample_every = sample_every;
+    o.ring_capacity = ring;
+    o.latency_shared = shared;
+    o.no_process_metrics = 1;
+    return zmqobs_new (ctx, &o);
+}
+
+/* The ring is allocated by the first latency sample, once; nothing
+ * else allocates it (traffic, errors, snapshots, scrapes). */
+START_TEST (test_ring_on_first_sample)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        zmqobs_t *o = quiet_observer (1, 128, shared);
+        ck_assert_ptr_nonnull (o);
+        void *sock = zmq_socket (ctx, ZMQ_DEALER);
+        zmqobs_socket_t *s = zmqobs_attach (o, sock, "lazy");
+        ck_assert_ptr_nonnull (s);
+        ck_assert_ptr_null (s->hot.ring);
+        ck_assert_uint_eq (s->hot.slow, 1);
+        zmqobs__alloc_fail_at = 0;
+        zmqobs__alloc_count = 0;
+        zmqobs_record_sent (s, 10, 0);
+        zmqobs_record_received (s, 20, 0);
+        zmqobs_record_error (s, ZMQOBS_OP_SEND, EAGAIN);
+        zmqobs_stats_t st = stats_of (s);
+        ck_assert_uint_eq (st.msgs_sent, 1);
+        ck_assert_uint_eq (st.window.count, 0);
+        ck_assert_uint_eq (st.window.p99_ns, 0);
+        ck_assert_uint_eq (st.latency_count, 0);
+        char buf[65536];
+        ck_assert_int_gt (zmqobs_format (o, ZMQOBS_FORMAT_PROMETHEUS, buf, sizeof buf), 0);
+        ck_assert_ptr_nonnull (strstr (buf, "zmq_message_latency_window_seconds_count{socket="
+                                            "\"lazy\",type=\"DEALER\"} 0\n"));
+        ck_assert_ptr_null (s->hot.ring);
+        ck_assert_int_eq (zmqobs__alloc_count, 0);
+        /* the first sample allocates the ring, and nothing after it does */
+        zmqobs_record_latency (s, 100000);
+        ck_assert_int_eq (zmqobs__alloc_count, 1);
+        ck_assert_ptr_nonnull (s->hot.ring);
+        /* an owner-thread socket goes inline from now on */
+        ck_assert_uint_eq (s->hot.slow, (uint32_t) shared);
+        for (uint64_t v = 1; v < 100; v++)
+            zmqobs_record_latency (s, v * 1000);
+        ck_assert_int_eq (zmqobs__alloc_count, 1);
+        /* exact quantiles over 1000, 2000, ..., 100000 */
+        st = stats_of (s);
+        ck_assert_uint_eq (st.window.count, 100);
+        ck_assert_uint_eq (st.window.min_ns, 1000);
+        ck_assert_uint_eq (st.window.max_ns, 100000);
+        ck_assert_uint_eq (st.window.sum_ns, 5050000);
+        ck_assert_uint_eq (st.window.p50_ns, 50000);
+        ck_assert_uint_eq (st.window.p90_ns, 90000);
+        ck_assert_uint_eq (st.window.p95_ns, 95000);
+        ck_assert_uint_eq (st.window.p99_ns, 99000);
+        ck_assert_uint_eq (st.window.p999_ns, 100000);
+        ck_assert_uint_eq (st.latency_count, 100);
+        ck_assert_uint_eq (st.latency_sum_ns, 5050000);
+        /* automatic REQ/REP timing (every cycle) goes through the same
+         * path: one ring each, allocated by its first timed cycle */
+        void *req = zmq_socket (ctx, ZMQ_REQ);
+        void *rep = zmq_socket (ctx, ZMQ_REP);
+        zmqobs_socket_t *q = zmqobs_attach (o, req, "lazy-req");
+        zmqobs_socket_t *r = zmqobs_attach (o, rep, "lazy-rep");
+        ck_assert_ptr_nonnull (q);
+        ck_assert_ptr_nonnull (r);
+        /* inproc names are released asynchronously: one per round */
+        const char *ep = shared ? "inproc://lazy-shared" : "inproc://lazy";
+        ck_assert_int_eq (zmq_bind (rep, ep), 0);
+        ck_assert_int_eq (zmq_connect (req, ep), 0);
+        ck_assert_ptr_null (q->hot.ring);
+        ck_assert_ptr_null (r->hot.ring);
+        zmqobs__alloc_count = 0;
+        char msg[8];
+        for (int i = 0; i < 3; i++) {
+            ck_assert_int_eq (zmqobs_send (q, "ping", 4, 0), 4);
+            ck_assert_int_eq (zmqobs_recv (r, msg, sizeof msg, 0), 4);
+            ck_assert_int_eq (zmqobs_send (r, "pong", 4, 0), 4);
+            ck_assert_int_eq (zmqobs_recv (q, msg, sizeof msg, 0), 4);
+        }
+        ck_assert_int_eq (zmqobs__alloc_count, 2);
+        ck_assert_ptr_nonnull (q->hot.ring);
+        ck_assert_ptr_nonnull (r->hot.ring);
+        ck_assert_uint_eq (stats_of (q).window.count, 3);
+        ck_assert_uint_eq (stats_of (r).window.count, 3);
+        zmqobs_detach (&q);
+        zmq_close (req);
+        zmqobs_detach (&r);
+        zmq_close (rep);
+        zmqobs_detach (&s); /* frees the ring: the leak checkers watch */
+        zmq_close (sock);
+        zmqobs_destroy (&o);
+    }
+}
+END_TEST
+
+/* The first sample's allocation fails: the sample is in the histogram,
+ * the window stays empty, and the next sample allocates the ring. */
+START_TEST (test_ring_allocation_fails)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        zmqobs_t *o = quiet_observer (0, 64, shared);
+        ck_assert_ptr_nonnull (o);
+        void *sock = zmq_socket (ctx, ZMQ_PAIR);
+        zmqobs_socket_t *s = zmqobs_attach (o, sock, "oom");
+        ck_assert_ptr_nonnull (s);
+        zmqobs__alloc_fail_at = 0;
+        zmqobs__alloc_count = 0;
+        zmqobs__alloc_fail_at = 1;
+        zmqobs_record_latency (s, 7000);
+        ck_assert_int_eq (zmqobs__alloc_count, 1);
+        ck_assert_ptr_null (s->hot.ring);
+        ck_assert_uint_eq (s->hot.slow, 1);
+        zmqobs_stats_t st = stats_of (s);
+        ck_assert_uint_eq (st.latency_count, 1);
+        ck_assert_uint_eq (st.latency_sum_ns, 7000);
+        ck_assert_uint_eq (st.buckets[0], 1); /* le 10 us */
+        ck_assert_uint_eq (st.window.count, 0);
+        ck_assert_uint_eq (st.window.sum_ns, 0);
+        char buf[65536];
+        ck_assert_int_gt (zmqobs_format (o, ZMQOBS_FORMAT_OPENMETRICS, buf, sizeof buf), 0);
+        ck_assert_ptr_nonnull (
+            strstr (buf, "zmq_message_latency_seconds_count{socket=\"oom\",type=\"PAIR\"} 1\n"));
+        ck_assert_ptr_nonnull (
+            strstr (buf,
+                    "zmq_message_latency_window_seconds_count{socket=\"oom\",type=\"PAIR\"} 0\n"));
+        /* the allocation is tried again, and succeeds */
+        zmqobs_record_latency (s, 3000000);
+        ck_assert_int_eq (zmqobs__alloc_count, 2);
+        zmqobs__alloc_fail_at = 0;
+        ck_assert_ptr_nonnull (s->hot.ring);
+        ck_assert_uint_eq (s->hot.slow, (uint32_t) shared);
+        zmqobs_record_latency (s, 1000000);
+        st = stats_of (s);
+        ck_assert_uint_eq (st.latency_count, 3);
+        ck_assert_uint_eq (st.latency_sum_ns, 4007000);
+        ck_assert_uint_eq (st.window.count, 2);
+        ck_assert_uint_eq (st.window.min_ns, 1000000);
+        ck_assert_uint_eq (st.window.max_ns, 3000000);
+        ck_assert_uint_eq (st.window.p50_ns, 1000000);
+        ck_assert_uint_eq (st.window.p99_ns, 3000000);
+        zmqobs_detach (&s);
+        zmq_close (sock);
+        zmqobs_destroy (&o);
+    }
+}
+END_TEST
+
+/* latency_shared: threads racing to record a socket's first sample
+ * publish one ring between them and lose no sample. */
+typedef struct {
+    zmqobs_socket_t *s;
+    pthread_barrier_t *go;
+    uint64_t ns;
+} first_arg_t;
+
+static void *first_writer (void *arg)
+{
+    first_arg_t *a = arg;
+    pthread_barrier_wait (a->go);
+    zmqobs_record_latency (a->s, a->ns);
+    return NULL;
+}
+
+START_TEST (test_ring_first_sample_race)
+{
+    zmqobs_t *o = new_observer (0, 0, 1);
+    void *sock = zmq_socket (ctx, ZMQ_PAIR);
+    for (int round = 0; round < 50; round++) {
+        zmqobs_socket_t *s = zmqobs_attach (o, sock, "race");
+        ck_assert_ptr_nonnull (s);
+        enum { N = 4 };
+        pthread_barrier_t go;
+        pthread_barrier_init (&go, NULL, N);
+        first_arg_t a[N];
+        pthread_t t[N];
+        for (int i = 0; i < N; i++) {
+            a[i] = (first_arg_t) {s, &go, (uint64_t) (i + 1) * 1000};
+            ck_assert_int_eq (pthread_create (&t[i], NULL, first_writer, &a[i]), 0);
+        }
+        for (int i = 0; i < N; i++)
+            pthread_join (t[i], NULL);
+        pthread_barrier_destroy (&go);
+        ck_assert_ptr_nonnull (s->hot.ring);
+        zmqobs_stats_t st = stats_of (s);
+        ck_assert_uint_eq (st.latency_count, N);
+        ck_assert_uint_eq (st.latency_sum_ns, 10000);
+        ck_assert_uint_eq (st.window.count, N);
+        ck_assert_uint_eq (st.window.sum_ns, 10000);
+        ck_assert_uint_eq (st.window.min_ns, 1000);
+        ck_assert_uint_eq (st.window.max_ns, 4000);
+        zmqobs_detach (&s);
+    }
+    zmq_close (sock);
+    zmqobs_destroy (&o);
+}
+END_TEST
+
 START_TEST (test_memory_per_socket)
 {
     /* the default per-socket block, ring included, stays within 16 KiB */
@@ -896,5 +1100,8 @@ int main (void)
     tcase_add_test (tc, test_latency_sum_saturates);
     tcase_add_test (tc, test_writer_and_reader_threads);
     tcase_add_test (tc, test_shared_latency_from_many_threads);
+    tcase_add_test (tc, test_ring_on_first_sample);
+    tcase_add_test (tc, test_ring_allocation_fails);
+    tcase_add_test (tc, test_ring_first_sample_race);
     return testutil_run (s);
 }
