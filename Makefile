@@ -46,7 +46,7 @@ LIBOUT ?= lib
 
 SRCS := $(wildcard src/*.c)
 OBJS := $(SRCS:src/%.c=$(OBJDIR)/src/%.o)
-HDRS := include/zmqobs.h $(wildcard src/*.h)
+HDRS := include/zmqobs.h include/zmqobs_inline.h $(wildcard src/*.h)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS := $(TEST_SRCS:tests/%.c=$(OBJDIR)/tests/%)
 TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
@@ -234,6 +234,7 @@ demo: deps
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/zmqobs.h $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
+	install -m 644 include/zmqobs_inline.h $(DESTDIR)$(INCLUDEDIR)/zmqobs_inline.h
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libzmqobs.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
 	ln -sf libzmqobs.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -243,6 +244,7 @@ install: lib
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
+	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs_inline.h
 	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.a
 	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)

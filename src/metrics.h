@@ -6,6 +6,7 @@
 #ifndef ZMQOBS_METRICS_H
 #define ZMQOBS_METRICS_H
 
+#include "window.h"
 #include "zmqobs_private.h"
 
 /* Builds the O(1) bucket lookup table for bounds. */
@@ -20,11 +21,5 @@ void zmqobs__metrics_fini (zmqobs_socket_t *s);
 int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);
 /* Frees a socket block (registry.c calls it once nothing reads it). */
 void zmqobs__socket_free (zmqobs_socket_t *s);
-/* Window quantiles over a copy of the ring, using scratch of
- * zmqobs__window_scratch_size(capacity) bytes (8-byte aligned). Exposed
- * for tests. */
-size_t zmqobs__window_scratch_size (uint32_t capacity);
-void zmqobs__window (const uint64_t *ring, uint64_t head, uint32_t capacity, void *scratch,
-                     zmqobs_window_t *out);
 
 #endif /* ZMQOBS_METRICS_H */

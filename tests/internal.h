@@ -21,6 +21,7 @@
 #include "monitor.h"
 #include "process.h"
 #include "reader.h"
+#include "window.h"
 #include "registry.h"
 #include "zmqobs_private.h"
 

@@ -22,6 +22,7 @@ make --no-print-directory install DESTDIR="$stage" PREFIX=/usr >/dev/null
 ver=$(sed -n 's/^#define ZMQOBS_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/zmqobs.h | paste -sd.)
 major=${ver%%.*}
 expected="usr/include/zmqobs.h
+usr/include/zmqobs_inline.h
 usr/lib/libzmqobs.a
 usr/lib/libzmqobs.so
 usr/lib/libzmqobs.so.$major

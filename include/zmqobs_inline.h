@@ -1,0 +1,267 @@
+/*
+ * zmqobs_inline.h - the hot path of libzmqobs: the send/recv wrappers and
+ * the record calls, inline in the caller. Included by zmqobs.h; never
+ * include it on its own.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_INLINE_H
+#define ZMQOBS_INLINE_H
+
+#ifndef ZMQOBS_H
+#error "include <zmqobs.h>, not <zmqobs_inline.h>"
+#endif
+
+/* ------------------------------------------------------------------------
+ * Hot path: send/recv wrappers and record calls.
+ *
+ * The wrappers take the same arguments as libzmq's and return the same
+ * values with the same errno; they add accounting per message part. They
+ * are static inline so that counting costs a handful of instructions in
+ * the caller instead of a call into the shared library; the layout of
+ * zmqobs_hot_t below is therefore part of the ABI of this major version
+ * (a change to it changes the soname). It is private all the same: read
+ * metrics with zmqobs_socket_stats, never through these fields.
+ *
+ * Everything in this section runs on the socket's owner thread, except
+ * where a comment says "any thread".
+ * ---------------------------------------------------------------------- */
+
+/* A histogram bucket: its upper bound (inclusive) and its count side by
+ * side, so that the scan that finds the bucket ends on the counter. */
+typedef struct zmqobs_hot_bucket {
+    uint64_t le_ns; /* upper bound in ns; UINT64_MAX for +Inf */
+    uint64_t count;
+} zmqobs_hot_bucket_t;
+
+typedef struct zmqobs_hot {
+    void *handle;       /* the host's libzmq socket */
+    uint64_t sent_msgs; /* owner-written counters ... */
+    uint64_t sent_bytes;
+    uint64_t recv_msgs;
+    uint64_t recv_bytes;
+    uint64_t *ring;     /* latency ring, ring_mask + 1 samples (ns); NULL
+                           until the first sample allocates it */
+    uint64_t ring_head; /* samples ever written to the ring */
+    uint64_t hist_sum;  /* sum of recorded latencies in ns,
+                                  saturating at UINT64_MAX */
+    uint32_t ring_mask;
+    uint32_t hist_n;      /* finite bounds; bucket[hist_n] is +Inf */
+    uint32_t slow;        /* nonzero: latency records go out of line
+                             (latency_shared, or no ring yet) */
+    uint32_t cycle_every; /* REQ/REP sampling period, 0 = off */
+    uint32_t cycle_left;  /* cycles until the next sampled one */
+    uint32_t cycle_state; /* nonzero: the next recv finishes work */
+    uint64_t cycle_start; /* monotonic ns when the timed cycle began */
+    uint8_t lut[64];      /* first bucket whose bound is >= 2^k */
+    zmqobs_hot_bucket_t bucket[ZMQOBS_BUCKETS_MAX + 1];
+} zmqobs_hot_t;
+
+/* Out-of-line parts of the wrappers; not for direct use. */
+ZMQOBS_EXPORT void zmqobs__send_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__recv_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__cycle_send (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs__cycle_recv (zmqobs_socket_t *s, int more);
+ZMQOBS_EXPORT void zmqobs__latency_slow (zmqobs_socket_t *s, uint64_t ns);
+ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
+
+#define ZMQOBS__LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
+#define ZMQOBS__STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
+
+#if defined(__SANITIZE_THREAD__)
+#define ZMQOBS__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ZMQOBS__TSAN 1
+#endif
+#endif
+
+/* Single-writer increment of a 64-bit counter, never a locked instruction.
+ * On x86-64 it is one non-locked add to memory: an aligned 8-byte write is
+ * single-copy atomic there, so a concurrent reader's relaxed load sees the
+ * old or the new value, never a torn one, and the compiler cannot fuse a
+ * relaxed atomic load and store into one instruction by itself. Elsewhere
+ * (and under ThreadSanitizer, so that it checks the protocol) it is a
+ * relaxed atomic load and a relaxed atomic store. Only the owner thread
+ * may use it on a given counter. */
+#if defined(__x86_64__) && !defined(ZMQOBS__TSAN)
+#define ZMQOBS__BUMP(p, n) __asm__ __volatile__("addq %1, %0" : "+m"(*(p)) : "er"((uint64_t) (n)))
+/* The same, saturating at UINT64_MAX instead of wrapping (the latency
+ * sum: a wrapped _sum would look like a counter reset). */
+#define ZMQOBS__BUMP_SAT(p, n)                                       \
+    __asm__ __volatile__("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:" \
+                         : "+m"(*(p))                                \
+                         : "r"((uint64_t) (n))                       \
+                         : "cc")
+#else
+#define ZMQOBS__BUMP(p, n) ZMQOBS__STORE ((p), ZMQOBS__LOAD (p) + (n))
+#define ZMQOBS__BUMP_SAT(p, n)                                                                  \
+    do {                                                                                        \
+        uint64_t zmqobs__v = ZMQOBS__LOAD (p), zmqobs__n = (uint64_t) (n);                      \
+        ZMQOBS__STORE ((p),                                                                     \
+                       zmqobs__v + zmqobs__n < zmqobs__v ? UINT64_MAX : zmqobs__v + zmqobs__n); \
+    } while (0)
+#endif
+
+static inline void zmqobs__count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
+                                       zmqobs_socket_t *s)
+{
+    ZMQOBS__BUMP (&h->sent_msgs, 1);
+    ZMQOBS__BUMP (&h->sent_bytes, bytes);
+    if (ZMQOBS_UNLIKELY (h->cycle_every) && !(flags & ZMQ_SNDMORE)) {
+        uint32_t left = h->cycle_left - 1;
+        h->cycle_left = left;
+        if (left == 0 || h->cycle_state)
+            zmqobs__cycle_send (s);
+    }
+}
+
+/* Records one sent message part of len bytes: for hosts that do their own
+ * I/O. flags are the send flags (ZMQ_SNDMORE marks a non-final part).
+ * Owner thread. A NULL s is ignored. */
+static inline void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
+{
+    if (ZMQOBS_LIKELY (s != NULL))
+        zmqobs__count_sent ((zmqobs_hot_t *) s, len, flags, s);
+}
+
+/* Records one received message part of len bytes; more is nonzero when
+ * more parts of the same message follow (ZMQ_RCVMORE). Owner thread. A
+ * NULL s is ignored. */
+static inline void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL))
+        return;
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    ZMQOBS__BUMP (&h->recv_msgs, 1);
+    ZMQOBS__BUMP (&h->recv_bytes, len);
+    if (ZMQOBS_UNLIKELY (h->cycle_state))
+        zmqobs__cycle_recv (s, more);
+}
+
+/* Records a failed send (op 0) or recv (op 1) with errno value err:
+ * counted in zmq_errors_total by errno name, EAGAIN apart. Owner thread.
+ * Returns 0, or -1 with EINVAL (NULL s, op not 0 or 1). */
+ZMQOBS_EXPORT int zmqobs_record_error (zmqobs_socket_t *s, int op, int err);
+#define ZMQOBS_OP_SEND 0
+#define ZMQOBS_OP_RECV 1
+
+/* Records one latency sample in nanoseconds into the ring (recent window,
+ * exact quantiles) and the histogram (all time). Owner thread by default:
+ * about 20 instructions on x86-64, no lock, no allocation. With the option
+ * latency_shared set, any thread may call it, and it uses atomic
+ * read-modify-write. A NULL s is ignored.
+ * The ring (ring_capacity samples, 8 KiB by default) is allocated by the
+ * socket's first sample, out of line, so a socket that never records
+ * latency has none. If that allocation fails, the sample still counts in
+ * the histogram, and the window stays empty until a later sample's
+ * allocation succeeds. */
+static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL))
+        return;
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    if (ZMQOBS_UNLIKELY (h->slow)) {
+        zmqobs__latency_slow (s, ns);
+        return;
+    }
+    /* the +Inf bucket's bound is UINT64_MAX: the scan needs no length
+     * check, and it ends on the bucket whose count to bump */
+    unsigned top = 63u ^ (unsigned) __builtin_clzll (ns | 1); /* highest set bit */
+    zmqobs_hot_bucket_t *b = h->bucket + h->lut[top];
+    while (ns > b->le_ns)
+        b++;
+    ZMQOBS__BUMP (&b->count, 1);
+    ZMQOBS__BUMP_SAT (&h->hist_sum, ns);
+    uint64_t head = h->ring_head;
+    ZMQOBS__STORE (&h->ring[head & h->ring_mask], ns);
+    /* release: a reader that sees the new head also sees the sample */
+    __atomic_store_n (&h->ring_head, head + 1, __ATOMIC_RELEASE);
+}
+
+/* zmq_send with accounting. Same arguments, return value and errno as
+ * zmq_send; a NULL s gives -1 with ENOTSOCK. Owner thread. */
+static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_send (h->handle, buf, len, flags);
+    if (ZMQOBS_LIKELY (rc >= 0))
+        zmqobs__count_sent (h, len, flags, s); /* len: rc is capped at INT_MAX */
+    else
+        zmqobs__send_failed (s);
+    return rc;
+}
+
+/* zmq_recv with accounting. Same arguments, return value and errno as
+ * zmq_recv. The bytes counted are the size of the part on the wire (the
+ * return value), also when it was truncated to len. (libzmq caps return
+ * values at INT_MAX, so zmqobs_recv, zmqobs_msg_send and zmqobs_msg_recv
+ * count a part of 2 GiB or more as INT_MAX bytes.) Owner thread. */
+static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_recv (h->handle, buf, len, flags);
+    if (ZMQOBS_LIKELY (rc >= 0)) {
+        ZMQOBS__BUMP (&h->recv_msgs, 1);
+        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        if (ZMQOBS_UNLIKELY (h->cycle_state))
+            zmqobs__cycle_recv (s, zmqobs__rcvmore (s));
+    } else
+        zmqobs__recv_failed (s);
+    return rc;
+}
+
+/* zmq_msg_send with accounting (note libzmq's argument order: message
+ * first). Same return value and errno as zmq_msg_send. Owner thread. */
+static inline int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_msg_send (msg, h->handle, flags);
+    if (ZMQOBS_LIKELY (rc >= 0))
+        zmqobs__count_sent (h, (uint64_t) rc, flags, s);
+    else
+        zmqobs__send_failed (s);
+    return rc;
+}
+
+/* zmq_msg_recv with accounting. Same return value and errno as
+ * zmq_msg_recv. Owner thread. */
+static inline int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+{
+    if (ZMQOBS_UNLIKELY (s == NULL)) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    int rc = zmq_msg_recv (msg, h->handle, flags);
+    if (ZMQOBS_LIKELY (rc >= 0)) {
+        ZMQOBS__BUMP (&h->recv_msgs, 1);
+        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        if (ZMQOBS_UNLIKELY (h->cycle_state))
+            zmqobs__cycle_recv (s, zmq_msg_more (msg));
+    } else
+        zmqobs__recv_failed (s);
+    return rc;
+}
+
+/* Sets the queue-depth gauge (zmq_queue_depth). Any thread: a relaxed
+ * atomic store. A NULL s is ignored. */
+ZMQOBS_EXPORT void zmqobs_set_queue_depth (zmqobs_socket_t *s, int64_t depth);
+
+/* Adds delta (may be negative) to the queue-depth gauge. Any thread: an
+ * atomic fetch-and-add. A NULL s is ignored. */
+ZMQOBS_EXPORT void zmqobs_add_queue_depth (zmqobs_socket_t *s, int64_t delta);
+
+#endif /* ZMQOBS_INLINE_H */
