@@ -280,16 +280,24 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         STORE (&m->bound, 1);
         note_error (s, ev);
         break;
-    case ZMQ_EVENT_CLOSED:
+    case ZMQ_EVENT_CLOSED: {
         /* only a listener's CLOSED lowers the listening gauge */
-        for (uint32_t i = 0; i < m->listen_fd_count; i++)
+        int found = 0;
+        for (uint32_t i = 0; i < m->listen_fd_count && !found; i++)
             if (m->listen_fds[i] == (int32_t) ev->value) {
                 m->listen_fds[i] = m->listen_fds[--m->listen_fd_count];
-                if (LOAD (&m->listening) > 0)
-                    BUMP (&m->listening, (uint64_t) -1);
-                break;
+                found = 1;
             }
+        if (!found && m->seeded_listener
+            && m->seeded_listener == endpoint_key (ev->endpoint, ev->endpoint_len)) {
+            /* the listener counted at attach, by its endpoint */
+            m->seeded_listener = 0;
+            found = 1;
+        }
+        if (found && LOAD (&m->listening) > 0)
+            BUMP (&m->listening, (uint64_t) -1);
         break;
+    }
     case ZMQ_EVENT_ACCEPT_FAILED:
     case ZMQ_EVENT_CLOSE_FAILED:
         note_error (s, ev);
@@ -341,5 +349,18 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     }
     default:
         break;
+    }
+}
+
+void zmqobs__seed_endpoint (zmqobs_socket_t *s, const char *ep, size_t len, int listener)
+{
+    zmqobs_mon_block_t *m = &s->mon;
+    if (listener) {
+        STORE (&m->bound, 1);
+        BUMP (&m->listening, 1);
+        m->seeded_listener = endpoint_key (ep, len);
+    } else {
+        STORE (&m->connecting, 1);
+        STORE (&m->preconnected, 1);
     }
 }

@@ -24,7 +24,14 @@
 #include "eventlog.h"
 #include "reader.h"
 
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
 #define BATCH 512                  /* as the loop's batch */
@@ -143,6 +150,86 @@ int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s)
     return rc;
 }
 
+/* Does something listen on ep, an endpoint the socket had before attach
+ * (ZMQ_LAST_ENDPOINT: the last bind or connect, which libzmq does not
+ * tell apart)? A wildcard tcp address comes only from a bind. Otherwise a
+ * listener on this host is looked for: a plain bind of the same tcp
+ * address fails with EADDRINUSE, an ipc path is a socket file. So a
+ * socket that connected before attach to a listener on this same host is
+ * taken for a listener too (documented). Other transports (inproc) count
+ * as bound: nothing can be learnt of them. */
+static int has_listener (const char *ep)
+{
+    if (strncmp (ep, "ipc://", 6) == 0) {
+        struct stat st;
+        if (ep[6] == '@')
+            return 1; /* abstract namespace: no file to look at */
+        return stat (ep + 6, &st) == 0 && S_ISSOCK (st.st_mode);
+    }
+    if (strncmp (ep, "tcp://", 6) != 0)
+        return 1;
+    const char *host = ep + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon || strchr (host, ';'))
+        return 0; /* a source address: only a connect has one */
+    char addr[64];
+    size_t hlen = (size_t) (colon - host);
+    if (hlen == 0 || hlen >= sizeof addr)
+        return 0;
+    memcpy (addr, host, hlen);
+    addr[hlen] = '\0';
+    if (strcmp (addr, "*") == 0 || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "[::]") == 0)
+        return 1;
+    char *end;
+    unsigned long port = strtoul (colon + 1, &end, 10);
+    if (*end || port == 0 || port > 65535)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset (&ss, 0, sizeof ss);
+    if (addr[0] == '[' && addr[hlen - 1] == ']') {
+        addr[hlen - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) &ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons ((uint16_t) port);
+        if (inet_pton (AF_INET6, addr + 1, &a6->sin6_addr) != 1)
+            return 0;
+        sl = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *) &ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons ((uint16_t) port);
+        if (inet_pton (AF_INET, addr, &a4->sin_addr) != 1)
+            return 0; /* a host name: only a connect has one */
+        sl = sizeof *a4;
+    }
+    int fd = socket (ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1;
+    /* with SO_REUSEADDR only a listener (or a bound, unconnected socket)
+     * on the address makes the bind fail */
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int listens = bind (fd, (struct sockaddr *) &ss, sl) != 0 && errno == EADDRINUSE;
+    close (fd);
+    return listens;
+}
+
+/* A socket bound or connected before attach sends no LISTENING or
+ * CONNECTED for that endpoint: what ZMQ_LAST_ENDPOINT says is counted
+ * now, before the reader is in the loop. Owner thread. */
+static void seed_endpoint (zmqobs_socket_t *s, void *handle)
+{
+    char ep[ZMQOBS_ENDPOINT_MAX + 1];
+    size_t size = sizeof ep;
+    if (zmq_getsockopt (handle, ZMQ_LAST_ENDPOINT, ep, &size) != 0 || size < 2)
+        return; /* none yet (libzmq gives "") */
+    ep[size < sizeof ep ? size - 1 : sizeof ep - 1] = '\0';
+    int errno_saved = errno;
+    zmqobs__seed_endpoint (s, ep, strlen (ep), has_listener (ep));
+    errno = errno_saved;
+}
+
 static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -179,6 +266,8 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     void *reader = NULL;
     int rc = start_monitor (obs, s, handle, &reader);
     err = errno;
+    if (rc == 0)
+        seed_endpoint (s, handle); /* before the loop can see s */
     int fd = -1;
     if (rc == 0) {
         size_t size = sizeof fd;

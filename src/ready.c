@@ -41,6 +41,12 @@ int zmqobs_ready (zmqobs_t *self, char *reason, size_t size)
                               zmqobs__errno_text ((int) err_value));
             else
                 n = snprintf (text, sizeof text, ": not ready: not listening\n");
+        } else if (connecting && conns <= 0 && LOAD (&m->preconnected)) {
+            /* peers connected before attach are not seen until they
+             * reconnect: no sign either way, so not held against it */
+            n = snprintf (text, sizeof text,
+                          ": ready: connected before attach (peers unknown), listening %llu\n",
+                          (unsigned long long) listening);
         } else if (connecting && conns <= 0) {
             ok = 0;
             n = snprintf (text, sizeof text, ": not ready: no connected peer\n");

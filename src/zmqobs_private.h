@@ -53,6 +53,12 @@ typedef struct zmqobs_mon_block {
     uint64_t malformed;
     int bound;      /* saw LISTENING or BIND_FAILED */
     int connecting; /* saw CONNECT_* */
+    /* what attach could learn of an endpoint set up before it
+     * (ZMQ_LAST_ENDPOINT): the key of a listener counted then, whose fd
+     * is unknown (its CLOSED is matched by endpoint), or a connect made
+     * before attach, whose peers cannot be known until they reconnect */
+    uint64_t seeded_listener;
+    int preconnected;
     /* fds reported by LISTENING and not yet CLOSED: CLOSED is also sent
      * for failed connect attempts, only a listener's lowers listening */
     int32_t listen_fds[16];

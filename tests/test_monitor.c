@@ -1571,6 +1571,106 @@ END_TEST
  * Host-driven mode
  * ---------------------------------------------------------------------- */
 
+/* ------------------------------------------------------------------------
+ * Sockets bound or connected before attach (CZMQ's zsock_new_rep
+ * ("@tcp://...") binds at construction): no LISTENING or CONNECTED comes
+ * for those endpoints, so attach counts what ZMQ_LAST_ENDPOINT shows.
+ * ---------------------------------------------------------------------- */
+
+static uint64_t listening_of (zmqobs_socket_t *s)
+{
+    zmqobs_stats_t st;
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    return st.listening;
+}
+
+static void bound_before_attach (const char *bind_to)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    ck_assert_int_eq (zmq_bind (rep, bind_to), 0);
+    char ep[256];
+    size_t size = sizeof ep;
+    ck_assert_int_eq (zmq_getsockopt (rep, ZMQ_LAST_ENDPOINT, ep, &size), 0);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "bound-first");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_uint_eq (listening_of (s), 1);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"bound-first\": ready: listening 1, connections 0\n");
+    /* its peers are counted as usual */
+    void *req = socket_with (ctx, ZMQ_REQ);
+    char cep[300];
+    snprintf (cep, sizeof cep, "%s", ep);
+    if (strncmp (cep, "tcp://0.0.0.0:", 14) == 0) /* a wildcard bind */
+        snprintf (cep, sizeof cep, "tcp://127.0.0.1:%s", ep + 14);
+    ck_assert_int_eq (zmq_connect (req, cep), 0);
+    zmqobs_stats_t st;
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.connections == 1, 10000);
+    /* and the listener counted at attach leaves with its CLOSED */
+    ck_assert_int_eq (zmqobs_unbind (s, ep), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 0, 10000);
+    zmq_close (req);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_bound_before_attach_tcp)
+{
+    bound_before_attach ("tcp://127.0.0.1:*");
+}
+END_TEST
+
+START_TEST (test_bound_before_attach_wildcard)
+{
+    bound_before_attach ("tcp://*:*");
+}
+END_TEST
+
+START_TEST (test_bound_before_attach_ipc)
+{
+    char ep[128];
+    snprintf (ep, sizeof ep, "ipc:///tmp/zmqobs-bound-first-%d.ipc", (int) getpid ());
+    bound_before_attach (ep);
+}
+END_TEST
+
+/* Connected before attach to an endpoint nobody listens on yet: counted
+ * as connecting, and ready, since the peers it may have are unknown; a
+ * later peer is counted as usual. */
+START_TEST (test_connected_before_attach)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    /* a free port: bound, noted, released */
+    void *probe = socket_with (ctx, ZMQ_REP);
+    ck_assert_int_eq (zmq_bind (probe, "tcp://127.0.0.1:*"), 0);
+    char ep[256];
+    size_t size = sizeof ep;
+    ck_assert_int_eq (zmq_getsockopt (probe, ZMQ_LAST_ENDPOINT, ep, &size), 0);
+    zmq_close (probe);
+    void *req = socket_with (ctx, ZMQ_REQ);
+    /* (the port may take a moment to be free again) */
+    ck_assert_int_eq (zmq_connect (req, ep), 0);
+    zmqobs_socket_t *s = zmqobs_attach (obs, req, "connected-first");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_uint_eq (listening_of (s), 0);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"connected-first\": ready: connected before attach "
+                              "(peers unknown), listening 0\n");
+    zmqobs_detach (&s);
+    zmq_close (req);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
 START_TEST (test_host_driven)
 {
     testutil_watchdog (30);
@@ -2013,6 +2113,10 @@ int main (void)
     tcase_add_test (tc, test_shutdown_term_while_alive_host);
     tc = testutil_tcase (suite, "host", 60);
     tcase_add_test (tc, test_host_driven);
+    tcase_add_test (tc, test_bound_before_attach_tcp);
+    tcase_add_test (tc, test_bound_before_attach_wildcard);
+    tcase_add_test (tc, test_bound_before_attach_ipc);
+    tcase_add_test (tc, test_connected_before_attach);
     tcase_add_test (tc, test_undrained_never_blocks);
     tcase_add_test (tc, test_host_driven_other_thread);
     tcase_add_test (tc, test_malformed);
