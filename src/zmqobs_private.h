@@ -59,6 +59,7 @@ typedef struct zmqobs_mon_block {
      * before attach, whose peers cannot be known until they reconnect */
     uint64_t seeded_listener;
     int preconnected;
+    int monitor_up; /* see zmqobs_stats_t.monitor_up */
     /* fds reported by LISTENING and not yet CLOSED: CLOSED is also sent
      * for failed connect attempts, only a listener's lowers listening */
     int32_t listen_fds[16];
@@ -118,7 +119,8 @@ struct zmqobs_socket {
     zmqobs_dlink_t mon_link;      /* every socket with a monitor (mon->all) */
     zmqobs_dlink_t todo_link;     /* changes for the loop (mon->todo) */
     zmqobs_dlink_t stop_link;     /* stops waiting for MONITOR_STOPPED */
-    zmqobs_socket_t *handle_next; /* chain of the monitor's handle hash */
+    zmqobs_socket_t *handle_next; /* chain of the process-wide handle hash */
+    int handle_claimed;           /* s is in that hash */
 
     /* registry links, guarded by obs->lock */
     zmqobs_socket_t *next;      /* attach order */

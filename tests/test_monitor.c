@@ -1647,15 +1647,19 @@ START_TEST (test_connected_before_attach)
     testutil_watchdog (30);
     void *ctx = zmq_ctx_new ();
     zmqobs_t *obs = observer (ctx, 0);
-    /* a free port: bound, noted, released */
-    void *probe = socket_with (ctx, ZMQ_REP);
-    ck_assert_int_eq (zmq_bind (probe, "tcp://127.0.0.1:*"), 0);
-    char ep[256];
-    size_t size = sizeof ep;
-    ck_assert_int_eq (zmq_getsockopt (probe, ZMQ_LAST_ENDPOINT, ep, &size), 0);
-    zmq_close (probe);
+    /* a port nobody listens on, held (bound, SO_REUSEADDR, never
+     * listening) so that nobody else takes it meanwhile */
+    int hold = socket (AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge (hold, 0);
+    int one = 1;
+    setsockopt (hold, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq (bind (hold, (struct sockaddr *) &sa, sl), 0);
+    ck_assert_int_eq (getsockname (hold, (struct sockaddr *) &sa, &sl), 0);
+    char ep[64];
+    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%u", (unsigned) ntohs (sa.sin_port));
     void *req = socket_with (ctx, ZMQ_REQ);
-    /* (the port may take a moment to be free again) */
     ck_assert_int_eq (zmq_connect (req, ep), 0);
     zmqobs_socket_t *s = zmqobs_attach (obs, req, "connected-first");
     ck_assert_ptr_nonnull (s);
@@ -1666,6 +1670,97 @@ START_TEST (test_connected_before_attach)
                               "(peers unknown), listening 0\n");
     zmqobs_detach (&s);
     zmq_close (req);
+    close (hold);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Other monitors: libzmq keeps one per socket.
+ * ---------------------------------------------------------------------- */
+
+/* A socket attached to one observer cannot be attached to another: that
+ * would silently end the first one's monitoring. */
+START_TEST (test_attach_other_observer_eexist)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *a = observer (ctx, 0);
+    zmqobs_t *b = observer (ctx, 1);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (a, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    errno = 0;
+    ck_assert_ptr_null (zmqobs_attach (b, rep, "rep"));
+    ck_assert_int_eq (errno, EEXIST);
+    ck_assert_int_eq (zmqobs_socket_count (b), 0);
+    /* the first observer's monitor still runs */
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    TESTUTIL_PUMP_UNTIL (a, 0, listening_of (s) == 1, 10000);
+    /* once detached from the first, the second may have it */
+    zmqobs_detach (&s);
+    s = zmqobs_attach (b, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&b);
+    zmqobs_destroy (&a);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* The host (or cppzmq's monitor_t, or another library) starts its own
+ * monitor on an attached socket: ours stops unasked. That shows as
+ * zmq_monitor_up 0 and in /readyz's reason; readiness is unchanged, and
+ * detach leaves the other monitor alone. */
+START_TEST (test_monitor_replaced)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 1, 10000);
+    zmqobs_stats_t st;
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    ck_assert_int_eq (st.monitor_up, 1);
+    /* the host's own monitor, with its own reader */
+    void *theirs = socket_with (ctx, ZMQ_PAIR);
+    ck_assert_int_eq (zmq_socket_monitor (rep, "inproc://theirs", ZMQ_EVENT_ALL), 0);
+    ck_assert_int_eq (zmq_connect (theirs, "inproc://theirs"), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.monitor_up == 0, 10000);
+    ck_assert_uint_eq (st.events[zmqobs__event_bit (ZMQ_EVENT_MONITOR_STOPPED)], 1);
+    char buf[65536];
+    ck_assert_int_gt (zmqobs_format (obs, ZMQOBS_FORMAT_PROMETHEUS, buf, sizeof buf), 0);
+    ck_assert_ptr_nonnull (strstr (buf, "\nzmq_monitor_up{socket=\"rep\",type=\"REP\"} 0\n"));
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"rep\": ready: listening 1, connections 0 (monitor "
+                              "stopped unasked, counts frozen)\n");
+    /* detach does not stop the host's monitor: a new endpoint's
+     * LISTENING still reaches it */
+    zmqobs_detach (&s);
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    int timeout = 5000;
+    zmq_setsockopt (theirs, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    int listening = 0;
+    for (int i = 0; i < 8 && !listening; i++) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        ck_assert_int_ge (zmq_msg_recv (&part, theirs, 0), 0);
+        uint16_t ev = 0;
+        if (zmq_msg_size (&part) == 6)
+            memcpy (&ev, zmq_msg_data (&part), sizeof ev);
+        listening = ev == ZMQ_EVENT_LISTENING;
+        zmq_msg_close (&part);
+    }
+    ck_assert (listening);
+    zmq_socket_monitor (rep, NULL, 0);
+    zmq_close (theirs);
+    zmq_close (rep);
     zmqobs_destroy (&obs);
     ck_assert_int_eq (zmq_ctx_term (ctx), 0);
 }
@@ -2117,6 +2212,8 @@ int main (void)
     tcase_add_test (tc, test_bound_before_attach_wildcard);
     tcase_add_test (tc, test_bound_before_attach_ipc);
     tcase_add_test (tc, test_connected_before_attach);
+    tcase_add_test (tc, test_attach_other_observer_eexist);
+    tcase_add_test (tc, test_monitor_replaced);
     tcase_add_test (tc, test_undrained_never_blocks);
     tcase_add_test (tc, test_host_driven_other_thread);
     tcase_add_test (tc, test_malformed);
