@@ -31,6 +31,7 @@ typedef struct {
     uint16_t port;       /* tcp port of the endpoint, else 0 */
     uint8_t closed;      /* closed by the host: its events are not counted */
     uint8_t accepted;    /* a listener's endpoint (peers came in on it) */
+    uint8_t listeners;   /* listeners on it that listen_fds does not hold */
     uint32_t closed_seq; /* when it was closed: the oldest gives way */
 } zmqobs_peer_slot_t;
 
@@ -64,6 +65,10 @@ typedef struct zmqobs_mon_block {
      * for failed connect attempts, only a listener's lowers listening */
     int32_t listen_fds[16];
     uint32_t listen_fd_count;
+    /* listeners beyond listen_fds, matched by endpoint when they close
+     * (their endpoint slot's listeners), or, on a socket that never
+     * connects, by elimination: only a listener's CLOSED comes then */
+    uint64_t listen_untracked;
     /* last error event; guarded by obs->lock (rare writes, scrape reads) */
     uint32_t last_error_event;
     uint32_t last_error_value;

@@ -1766,6 +1766,121 @@ START_TEST (test_monitor_replaced)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Beyond the fixed tables: 16 listener fds and 64 endpoints are tracked
+ * one by one; past them counts degrade to aggregates but stay exact.
+ * ---------------------------------------------------------------------- */
+
+static void many_listeners (int n)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    char (*eps)[64] = calloc ((size_t) n, sizeof *eps);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+        size_t size = sizeof eps[i];
+        ck_assert_int_eq (zmq_getsockopt (rep, ZMQ_LAST_ENDPOINT, eps[i], &size), 0);
+    }
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == (uint64_t) n, 10000);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq (zmqobs_unbind (s, eps[i]), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 0, 10000);
+    free (eps);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_listeners_17)
+{
+    many_listeners (17);
+}
+END_TEST
+
+START_TEST (test_listeners_100)
+{
+    many_listeners (100);
+}
+END_TEST
+
+/* A ROUTER bound on n endpoints, one DEALER on each, and a silent TCP
+ * probe (connects, says nothing, leaves) on the last: once every peer is
+ * gone the gauge is 0, and stays 0. */
+static void many_endpoints (int n)
+{
+    testutil_watchdog (90);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *router = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *s = zmqobs_attach (obs, router, "router");
+    ck_assert_ptr_nonnull (s);
+    char (*eps)[64] = calloc ((size_t) n, sizeof *eps);
+    void **dealers = calloc ((size_t) n, sizeof *dealers);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq (zmq_bind (router, "tcp://127.0.0.1:*"), 0);
+        size_t size = sizeof eps[i];
+        ck_assert_int_eq (zmq_getsockopt (router, ZMQ_LAST_ENDPOINT, eps[i], &size), 0);
+        dealers[i] = socket_with (ctx, ZMQ_DEALER);
+        ck_assert_int_eq (zmq_connect (dealers[i], eps[i]), 0);
+    }
+    zmqobs_stats_t st;
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.connections == n, 20000);
+    /* the probe */
+    unsigned port = (unsigned) atoi (strrchr (eps[n - 1], ':') + 1);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons ((uint16_t) port),
+                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    ck_assert_int_eq (connect (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    uint32_t accepted = (uint32_t) (n + 1);
+    int acc = zmqobs__event_bit (ZMQ_EVENT_ACCEPTED);
+    int dis = zmqobs__event_bit (ZMQ_EVENT_DISCONNECTED);
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.events[acc] == accepted,
+                         10000);
+    ck_assert_int_eq (st.connections, n);
+    /* the peers leave while the probe stays, silent; then it leaves */
+    for (int i = 0; i < n; i++)
+        zmq_close (dealers[i]);
+    TESTUTIL_PUMP_UNTIL (obs, 0,
+                         zmqobs_socket_stats (s, &st) == 0 && st.events[dis] == (uint64_t) n,
+                         20000);
+    close (fd);
+    TESTUTIL_PUMP_UNTIL (obs, 0,
+                         zmqobs_socket_stats (s, &st) == 0 && st.events[dis] == (uint64_t) n + 1,
+                         20000);
+    testutil_sleep_ms (100);
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    ck_assert_int_eq (st.connections, 0);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    char want[128];
+    snprintf (want, sizeof want, "socket \"router\": ready: listening %d, connections 0\n", n);
+    ck_assert_str_eq (reason, want);
+    free (dealers);
+    free (eps);
+    zmqobs_detach (&s);
+    zmq_close (router);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_endpoints_65)
+{
+    many_endpoints (65);
+}
+END_TEST
+
+START_TEST (test_endpoints_200)
+{
+    many_endpoints (200);
+}
+END_TEST
+
 START_TEST (test_host_driven)
 {
     testutil_watchdog (30);
@@ -2214,6 +2329,10 @@ int main (void)
     tcase_add_test (tc, test_connected_before_attach);
     tcase_add_test (tc, test_attach_other_observer_eexist);
     tcase_add_test (tc, test_monitor_replaced);
+    tcase_add_test (tc, test_listeners_17);
+    tcase_add_test (tc, test_listeners_100);
+    tcase_add_test (tc, test_endpoints_65);
+    tcase_add_test (tc, test_endpoints_200);
     tcase_add_test (tc, test_undrained_never_blocks);
     tcase_add_test (tc, test_host_driven_other_thread);
     tcase_add_test (tc, test_malformed);
