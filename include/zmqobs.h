@@ -172,9 +172,12 @@ typedef struct zmqobs_label {
 typedef struct zmqobs_options {
     /* Monitor event mask passed to zmq_socket_monitor; 0 = ZMQ_EVENT_ALL. */
     uint32_t events;
-    /* 0 (default): zmqobs_new starts one background thread that drains all
-     * monitors and serves HTTP. 1: no thread; the host calls
-     * zmqobs_process from its own loop (see zmqobs_pollitems). */
+    /* 0 (default): zmqobs_new starts a background thread that drains all
+     * monitors (and zmqobs_serve a second one for HTTP). 1: the host
+     * calls zmqobs_process from its own loop (see zmqobs_fd); one small
+     * thread still waits, on a socket of its own in the context, for
+     * zmq_ctx_term alone, and closes the monitors' readers then, so a
+     * program that stops calling zmqobs_process still exits. */
     int host_driven;
     /* Latency ring capacity in samples, a power of two up to 1 << 20;
      * 0 = ZMQOBS_DEFAULT_RING_CAPACITY. */
@@ -225,8 +228,10 @@ ZMQOBS_EXPORT zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
  * HTTP, joins the background thread, frees the observer and sets *self_p
  * to NULL. Accepts NULL and a pointer to NULL. After it returns, the host
  * may close its sockets and terminate the context. If the context was
- * terminated first, it still completes. Call it from one thread, once no
- * other thread uses the observer. */
+ * terminated first, it still completes. Every zmqobs_socket_t of this
+ * observer is invalid afterwards, detached or not: using one is a
+ * use-after-free. Call it from one thread, once no other thread uses the
+ * observer. */
 ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
 
 /* Attaches a libzmq socket under a name. The name (1..ZMQOBS_NAME_MAX
@@ -235,11 +240,21 @@ ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
  * monitor on the socket with a fresh inproc endpoint and connects its
  * reader before returning, so a later zmq_bind or zmq_connect never
  * blocks on it. Call it on the thread that owns zmq_socket.
+ * A socket bound or connected before attach sends no LISTENING or
+ * CONNECTED for those endpoints; attach counts what ZMQ_LAST_ENDPOINT
+ * (the last of them) shows: a listener found on that address (a wildcard
+ * tcp bind, a tcp address some socket of this host listens on, an ipc
+ * socket file) counts as listening until it closes; anything else as a
+ * connect, which readiness does not hold against the socket. Peers
+ * already connected are not in the connection gauge until they
+ * reconnect, earlier endpoints are not seen at all, and a socket that
+ * connected to a listener on this same host is taken for that listener.
  * Returns the handle (owned by the observer until zmqobs_detach), or NULL
  * with errno EINVAL (NULL self or name, empty, too long or invalid UTF-8
  * name), ENOTSOCK (zmq_socket is NULL or not a live socket), EEXIST (name
- * already attached, or this socket already attached under another name:
- * libzmq allows one monitor per socket), EXDEV (zmq_socket belongs to
+ * already attached, or this socket already attached, under any name, to
+ * any observer of the process: libzmq allows one monitor per socket),
+ * EXDEV (zmq_socket belongs to
  * another libzmq context than the observer's), ETERM (context
  * terminated), EMFILE (the context has no socket left: each attach takes
  * two of its ZMQ_MAX_SOCKETS, 1023 by default, for libzmq's monitor
@@ -253,7 +268,9 @@ ZMQOBS_EXPORT zmqobs_socket_t *zmqobs_attach (zmqobs_t *self, void *zmq_socket, 
  * a bounded time for MONITOR_STOPPED, close the reader), removes its
  * metrics from the observer, frees the handle and sets *sock_p to NULL.
  * Accepts NULL and a pointer to NULL. After it returns the host may
- * zmq_close the socket. Call it on the thread that owns the socket.
+ * zmq_close the socket. Call it on the thread that owns the socket. If
+ * another monitor replaced the library's (zmq_monitor_up 0), detach leaves
+ * that monitor running.
  * Closing the socket before detaching it is a misuse: detach notices a
  * socket that libzmq has closed but not yet freed, or whose monitor libzmq
  * already stopped, and then leaves the handle alone. A closed socket that
@@ -340,9 +357,11 @@ typedef struct zmqobs_stats {
     int64_t queue_depth;
     /* monitor */
     uint64_t events[ZMQOBS_EVENT_SLOTS]; /* events[i] counts event 1u << i */
-    int64_t connections;                 /* peers connected now, >= 0 */
-    uint64_t listening;                  /* endpoints listening now */
-    uint64_t reconnects;                 /* CONNECT_RETRIED */
+    /* peers connected now, >= 0: counted on HANDSHAKE_SUCCEEDED, which
+     * libzmq 4.3 never sends for a legacy ZMTP 2.0 peer (never counted) */
+    int64_t connections;
+    uint64_t listening;  /* endpoints listening now */
+    uint64_t reconnects; /* CONNECT_RETRIED */
     uint64_t handshake_failures[ZMQOBS_HANDSHAKE_SLOTS];
     uint64_t malformed_events; /* monitor messages skipped */
     uint32_t last_error_event; /* 0 if none */
@@ -357,6 +376,11 @@ typedef struct zmqobs_stats {
                                                  overflow (+Inf) bucket */
     uint64_t latency_count;                   /* sum of buckets */
     uint64_t latency_sum_ns;
+    /* 1 while the library's monitor on the socket is live; 0 once it
+     * stopped unasked: another zmq_socket_monitor on the socket (another
+     * library's, a cppzmq monitor_t, the host's) replaced it, or the
+     * context is terminating. Event counts and gauges are frozen then. */
+    int monitor_up;
 } zmqobs_stats_t;
 
 /* Name of errno slot i ("EAGAIN", "EFSM", ..., "OTHER"), "UNKNOWN" out of

@@ -119,7 +119,7 @@ static zmqobs_peer_slot_t *peer_slot (zmqobs_mon_block_t *m, const char *ep, siz
  * endpoints come and go for ever in a fixed table. */
 static void peer_release (zmqobs_mon_block_t *m, zmqobs_peer_slot_t *sl)
 {
-    if (sl->live || sl->failed || sl->closed)
+    if (sl->live || sl->failed || sl->closed || sl->listeners)
         return;
     unsigned hole = (unsigned) (sl - m->peers), j = hole;
     for (unsigned n = 1; n < ZMQOBS__PEER_SLOTS; n++) {
@@ -272,6 +272,12 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         BUMP (&m->listening, 1);
         if (m->listen_fd_count < sizeof m->listen_fds / sizeof m->listen_fds[0])
             m->listen_fds[m->listen_fd_count++] = (int32_t) ev->value;
+        else {
+            m->listen_untracked++;
+            zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 1);
+            if (sl && sl->listeners < UINT8_MAX)
+                sl->listeners++;
+        }
         /* a new listener: peers accepted on its port count again */
         zmqobs__mark_endpoint (m, ev->endpoint, ev->endpoint_len,
                                tcp_port (ev->endpoint, ev->endpoint_len), 0);
@@ -280,16 +286,37 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
         STORE (&m->bound, 1);
         note_error (s, ev);
         break;
-    case ZMQ_EVENT_CLOSED:
+    case ZMQ_EVENT_CLOSED: {
         /* only a listener's CLOSED lowers the listening gauge */
-        for (uint32_t i = 0; i < m->listen_fd_count; i++)
+        int found = 0;
+        for (uint32_t i = 0; i < m->listen_fd_count && !found; i++)
             if (m->listen_fds[i] == (int32_t) ev->value) {
                 m->listen_fds[i] = m->listen_fds[--m->listen_fd_count];
-                if (LOAD (&m->listening) > 0)
-                    BUMP (&m->listening, (uint64_t) -1);
-                break;
+                found = 1;
             }
+        if (!found && m->seeded_listener
+            && m->seeded_listener == endpoint_key (ev->endpoint, ev->endpoint_len)) {
+            /* the listener counted at attach, by its endpoint */
+            m->seeded_listener = 0;
+            found = 1;
+        }
+        if (!found && m->listen_untracked) {
+            /* a listener beyond the fd table: known by its endpoint, or,
+             * when the socket never connects (a failed connect attempt
+             * sends CLOSED too), by elimination */
+            zmqobs_peer_slot_t *sl = peer_slot (m, ev->endpoint, ev->endpoint_len, 0);
+            if (sl && sl->listeners) {
+                sl->listeners--;
+                found = 1;
+            } else if (!LOAD (&m->connecting))
+                found = 1;
+            if (found)
+                m->listen_untracked--;
+        }
+        if (found && LOAD (&m->listening) > 0)
+            BUMP (&m->listening, (uint64_t) -1);
         break;
+    }
     case ZMQ_EVENT_ACCEPT_FAILED:
     case ZMQ_EVENT_CLOSE_FAILED:
         note_error (s, ev);
@@ -341,5 +368,18 @@ void zmqobs__apply_event (zmqobs_socket_t *s, const zmqobs_event_t *ev)
     }
     default:
         break;
+    }
+}
+
+void zmqobs__seed_endpoint (zmqobs_socket_t *s, const char *ep, size_t len, int listener)
+{
+    zmqobs_mon_block_t *m = &s->mon;
+    if (listener) {
+        STORE (&m->bound, 1);
+        BUMP (&m->listening, 1);
+        m->seeded_listener = endpoint_key (ep, len);
+    } else {
+        STORE (&m->connecting, 1);
+        STORE (&m->preconnected, 1);
     }
 }

@@ -20,4 +20,10 @@ void zmqobs__mark_endpoint (zmqobs_mon_block_t *m, const char *ep, size_t len, u
  * else 0. */
 uint16_t zmqobs__wildcard_port (const char *ep, size_t len);
 
+/* What attach learnt of an endpoint the host set up before it (its
+ * ZMQ_LAST_ENDPOINT): a listener (counted as listening until its CLOSED,
+ * matched by endpoint) or a connect (its peers unknown). Before the
+ * socket's reader is in the loop. */
+void zmqobs__seed_endpoint (zmqobs_socket_t *s, const char *ep, size_t len, int listener);
+
 #endif /* ZMQOBS_ACCOUNTING_H */

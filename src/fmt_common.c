@@ -61,6 +61,9 @@ const family_t zmqobs__socket_families[F_SOCKET_COUNT] = {
                   "included)."},
     [F_CONNECTIONS] = {"zmq_connections", GAUGE, NULL, "Peers connected now."},
     [F_LISTENING] = {"zmq_listening", GAUGE, NULL, "Endpoints the socket listens on now."},
+    [F_MONITOR_UP] = {"zmq_monitor_up", GAUGE, NULL,
+                      "1 while the library's monitor on the socket is live; 0 once it stopped "
+                      "unasked (another monitor replaced it, or the context is terminating)."},
     [F_HANDSHAKE] = {"zmq_handshake_failures", COUNTER, NULL,
                      "Failed ZMTP, CURVE or ZAP handshakes by reason (reasons seen at "
                      "least once)."},

@@ -35,6 +35,7 @@ enum fam_id {
     F_EVENTS,
     F_CONNECTIONS,
     F_LISTENING,
+    F_MONITOR_UP,
     F_HANDSHAKE,
     F_RECONNECTS,
     F_MALFORMED,

@@ -93,6 +93,7 @@ static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     }
     json_i64 (o, "connections", st->connections, &first);
     json_u64 (o, "listening", st->listening, &first);
+    json_u64 (o, "monitor_up", st->monitor_up ? 1 : 0, &first);
     json_u64 (o, "reconnects", st->reconnects, &first);
     json_key (o, "handshake_failures", &first);
     {

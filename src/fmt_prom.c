@@ -298,6 +298,9 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
     case F_LISTENING:
         prom_line_u64 (c, names[0], lens[0], "", 0, st->listening);
         break;
+    case F_MONITOR_UP:
+        prom_line_u64 (c, names[0], lens[0], "", 0, st->monitor_up ? 1 : 0);
+        break;
     case F_QUEUE_DEPTH:
         prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->queue_depth), 0);
         break;

@@ -114,6 +114,8 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     put_u64 (o, st->errors[1][0]);
     ZMQOBS__PUT_LIT (o, ", handshake failures ");
     put_u64 (o, hs);
+    if (!st->monitor_up)
+        ZMQOBS__PUT_LIT (o, "\n  monitor         stopped unasked (replaced?): counts frozen");
     ZMQOBS__PUT_LIT (o, "\n  queue depth     ");
     zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->queue_depth));
     ZMQOBS__PUT_LIT (o, "\n  latency         ");

@@ -222,6 +222,48 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     return events;
 }
 
+/* Host-driven mode: waits for the context to terminate, then closes
+ * every reader at once, so that zmq_ctx_term completes even if the host
+ * never calls zmqobs_process again (a program on its way out whose
+ * framework terminates the context for it). */
+static void *term_watch (void *arg)
+{
+    zmqobs_t *obs = arg;
+    struct zmqobs_loop *lp = obs->loop;
+    /* made by zmqobs__loop_init, used by this thread alone from now on */
+    void *sentinel = lp->sentinel;
+    int term = 0;
+    {
+        zmq_pollitem_t items[2] = {{.socket = sentinel, .events = ZMQ_POLLIN},
+                                   {.socket = NULL, .fd = lp->watch_efd, .events = ZMQ_POLLIN}};
+        for (;;) {
+            int rc = zmq_poll (items, 2, -1);
+            if (rc < 0 && errno == EINTR)
+                continue;
+            if (rc < 0) {
+                term = errno == ETERM;
+                break;
+            }
+            if (items[1].revents)
+                break; /* zmqobs_destroy */
+        }
+        zmq_close (sentinel);
+    }
+    if (term) {
+        zmqobs__loop_enter (obs);
+        pthread_mutex_lock (&lp->lock);
+        if (!lp->terminated) {
+            lp->hooks.terminate (obs);
+            lp->terminated = 1;
+            while (!zmqobs__dl_empty (&lp->ready))
+                zmqobs__dl_remove (lp->ready.next);
+        }
+        pthread_mutex_unlock (&lp->lock);
+        zmqobs__loop_leave (obs);
+    }
+    return NULL;
+}
+
 static void *loop_thread (void *arg)
 {
     zmqobs_t *obs = arg;
@@ -322,6 +364,7 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
     }
     pthread_mutex_init (&lp->lock, NULL);
     pthread_cond_init (&lp->cond, NULL);
+    lp->watch_efd = -1;
     obs->loop = lp;
     if (!obs->host_driven) {
         int rc = pthread_create (&lp->thread, NULL, loop_thread, obs);
@@ -331,6 +374,20 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
             return -1;
         }
         lp->has_thread = 1;
+    } else {
+        /* the sentinel is made here, so the observer's sockets and
+         * descriptors are all taken when zmqobs_new returns */
+        lp->watch_efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+        lp->sentinel = lp->watch_efd < 0 ? NULL : zmq_socket (obs->ctx, ZMQ_PAIR);
+        int rc = lp->sentinel ? pthread_create (&lp->watcher, NULL, term_watch, obs) : errno;
+        if (rc != 0) {
+            if (lp->sentinel)
+                zmq_close (lp->sentinel);
+            zmqobs__loop_free (obs);
+            errno = rc;
+            return -1;
+        }
+        lp->has_watcher = 1;
     }
     return 0;
 }
@@ -338,6 +395,13 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
 void zmqobs__loop_stop (zmqobs_t *obs)
 {
     struct zmqobs_loop *lp = obs ? obs->loop : NULL;
+    if (lp && lp->has_watcher) {
+        uint64_t one = 1;
+        ssize_t rc = write (lp->watch_efd, &one, sizeof one);
+        (void) rc;
+        pthread_join (lp->watcher, NULL);
+        lp->has_watcher = 0;
+    }
     if (!lp || !lp->has_thread)
         return;
     pthread_mutex_lock (&lp->lock);
@@ -355,6 +419,8 @@ void zmqobs__loop_free (zmqobs_t *obs)
         return;
     close (lp->epfd);
     close (lp->efd);
+    if (lp->watch_efd >= 0)
+        close (lp->watch_efd);
     pthread_cond_destroy (&lp->cond);
     pthread_mutex_destroy (&lp->lock);
     zmqobs__free (lp);

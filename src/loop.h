@@ -68,6 +68,13 @@ struct zmqobs_loop {
     zmqobs_loop_node_t wake_node;
     zmqobs_source_t sources[ZMQOBS__SOURCES_MAX];
     zmqobs_loop_hooks_t hooks;
+    /* host-driven mode: a thread that waits for zmq_ctx_term alone (on a
+     * socket of its own) and closes the readers then, since the host's
+     * loop may never run again; watch_efd ends it at destroy */
+    pthread_t watcher;
+    int has_watcher;
+    int watch_efd;
+    void *sentinel; /* the watcher's PAIR socket */
     /* the draining thread's (the lock's holder in host-driven mode) */
     zmqobs_dlink_t ready;
 };

@@ -275,6 +275,7 @@ int zmqobs__socket_snapshot (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
     for (int i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
         out->handshake_failures[i] = LOAD (&m->handshake_failures[i]);
     out->malformed_events = LOAD (&m->malformed);
+    out->monitor_up = LOAD (&m->monitor_up);
     pthread_mutex_lock (&obs->error_lock);
     out->last_error_event = m->last_error_event;
     out->last_error_value = m->last_error_value;

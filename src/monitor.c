@@ -24,7 +24,14 @@
 #include "eventlog.h"
 #include "reader.h"
 
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define STOP_WAIT_NS 1000000000ull /* bound on waiting for MONITOR_STOPPED */
 #define BATCH 512                  /* as the loop's batch */
@@ -58,51 +65,76 @@ static size_t handle_bucket (const void *handle, size_t cap)
     return (size_t) x & (cap - 1);
 }
 
-static int handle_attached_locked (struct zmqobs_monitor *mon, void *handle)
-{
-    if (!mon->handle_cap)
-        return 0;
-    for (zmqobs_socket_t *s = mon->handles[handle_bucket (handle, mon->handle_cap)]; s;
-         s = s->handle_next)
-        if (s->hot.handle == handle)
-            return 1;
-    return 0;
-}
+/* libzmq keeps one monitor per socket: a second zmq_socket_monitor
+ * silently replaces the first. So the handles being monitored are one
+ * table for the whole process, whatever the observer: an attach of a
+ * socket another observer monitors fails with EEXIST instead of ending
+ * that observer's monitoring. */
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static zmqobs_socket_t **handles; /* handle_cap buckets, chained */
+static size_t handle_cap, handle_count;
 
-/* Makes room for one more handle (doubling, so O(1) amortised); -1 with
- * ENOMEM. */
-static int handle_reserve_locked (struct zmqobs_monitor *mon)
+/* Claims s->hot.handle for s; -1 with EEXIST (monitored already) or
+ * ENOMEM. O(1) amortised: the table doubles. */
+static int claim_handle (zmqobs_socket_t *s)
 {
-    if (mon->count + mon->reserved + 1 <= mon->handle_cap)
-        return 0;
-    size_t cap = mon->handle_cap ? mon->handle_cap * 2 : 64;
-    zmqobs_socket_t **b = zmqobs__calloc (cap, sizeof *b);
-    if (!b)
-        return -1;
-    for (size_t i = 0; i < mon->handle_cap; i++)
-        for (zmqobs_socket_t *s = mon->handles[i], *next; s; s = next) {
-            next = s->handle_next;
-            size_t k = handle_bucket (s->hot.handle, cap);
-            s->handle_next = b[k];
-            b[k] = s;
+    void *handle = s->hot.handle;
+    int err = 0;
+    pthread_mutex_lock (&handles_lock);
+    for (zmqobs_socket_t *o = handle_cap ? handles[handle_bucket (handle, handle_cap)] : NULL;
+         o && !err; o = o->handle_next)
+        if (o->hot.handle == handle)
+            err = EEXIST;
+    if (!err && handle_count + 1 > handle_cap) {
+        size_t cap = handle_cap ? handle_cap * 2 : 64;
+        zmqobs_socket_t **b = zmqobs__calloc (cap, sizeof *b);
+        if (!b)
+            err = ENOMEM;
+        else {
+            for (size_t i = 0; i < handle_cap; i++)
+                for (zmqobs_socket_t *o = handles[i], *next; o; o = next) {
+                    next = o->handle_next;
+                    size_t k = handle_bucket (o->hot.handle, cap);
+                    o->handle_next = b[k];
+                    b[k] = o;
+                }
+            zmqobs__free (handles);
+            handles = b;
+            handle_cap = cap;
         }
-    zmqobs__free (mon->handles);
-    mon->handles = b;
-    mon->handle_cap = cap;
-    return 0;
+    }
+    if (!err) {
+        size_t k = handle_bucket (handle, handle_cap);
+        s->handle_next = handles[k];
+        handles[k] = s;
+        handle_count++;
+        s->handle_claimed = 1;
+    }
+    pthread_mutex_unlock (&handles_lock);
+    if (err)
+        errno = err;
+    return err ? -1 : 0;
 }
 
-static void handle_remove_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
+static void release_handle (zmqobs_socket_t *s)
 {
-    if (!mon->handle_cap)
+    if (!s->handle_claimed)
         return;
-    for (zmqobs_socket_t **pp = &mon->handles[handle_bucket (s->hot.handle, mon->handle_cap)]; *pp;
+    pthread_mutex_lock (&handles_lock);
+    for (zmqobs_socket_t **pp = &handles[handle_bucket (s->hot.handle, handle_cap)]; *pp;
          pp = &(*pp)->handle_next)
         if (*pp == s) {
             *pp = s->handle_next;
-            s->handle_next = NULL;
-            return;
+            break;
         }
+    s->handle_next = NULL;
+    s->handle_claimed = 0;
+    if (--handle_count == 0) {
+        zmqobs__free (handles); /* nothing is monitored: leave no table behind */
+        handles = NULL;
+        handle_cap = 0;
+    }
+    pthread_mutex_unlock (&handles_lock);
 }
 
 /* A socket of another libzmq context would bind its monitor endpoint in
@@ -143,6 +175,87 @@ int zmqobs__monitor_attach (zmqobs_t *obs, zmqobs_socket_t *s)
     return rc;
 }
 
+/* Does something listen on ep, an endpoint the socket had before attach
+ * (ZMQ_LAST_ENDPOINT: the last bind or connect, which libzmq does not
+ * tell apart)? A wildcard tcp address comes only from a bind. Otherwise a
+ * listener on this host is looked for: a plain bind of the same tcp
+ * address fails with EADDRINUSE, an ipc path is a socket file. So a
+ * socket that connected before attach to a listener on this same host is
+ * taken for a listener too (documented). Other transports (inproc, which
+ * sends no monitor events at all) count as a connect whose peers are
+ * unknown: nothing can be learnt of them. */
+static int has_listener (const char *ep)
+{
+    if (strncmp (ep, "ipc://", 6) == 0) {
+        struct stat st;
+        if (ep[6] == '@')
+            return 1; /* abstract namespace: no file to look at */
+        return stat (ep + 6, &st) == 0 && S_ISSOCK (st.st_mode);
+    }
+    if (strncmp (ep, "tcp://", 6) != 0)
+        return 0;
+    const char *host = ep + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon || strchr (host, ';'))
+        return 0; /* a source address: only a connect has one */
+    char addr[64];
+    size_t hlen = (size_t) (colon - host);
+    if (hlen == 0 || hlen >= sizeof addr)
+        return 0;
+    memcpy (addr, host, hlen);
+    addr[hlen] = '\0';
+    if (strcmp (addr, "*") == 0 || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "[::]") == 0)
+        return 1;
+    char *end;
+    unsigned long port = strtoul (colon + 1, &end, 10);
+    if (*end || port == 0 || port > 65535)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset (&ss, 0, sizeof ss);
+    if (addr[0] == '[' && addr[hlen - 1] == ']') {
+        addr[hlen - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) &ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons ((uint16_t) port);
+        if (inet_pton (AF_INET6, addr + 1, &a6->sin6_addr) != 1)
+            return 0;
+        sl = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *) &ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons ((uint16_t) port);
+        if (inet_pton (AF_INET, addr, &a4->sin_addr) != 1)
+            return 0; /* a host name: only a connect has one */
+        sl = sizeof *a4;
+    }
+    int fd = socket (ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1;
+    /* with SO_REUSEADDR only a listener (or a bound, unconnected socket)
+     * on the address makes the bind fail */
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int listens = bind (fd, (struct sockaddr *) &ss, sl) != 0 && errno == EADDRINUSE;
+    close (fd);
+    return listens;
+}
+
+/* A socket bound or connected before attach sends no LISTENING or
+ * CONNECTED for that endpoint: what ZMQ_LAST_ENDPOINT says is counted
+ * now, before the reader is in the loop. Owner thread. */
+static void seed_endpoint (zmqobs_socket_t *s, void *handle)
+{
+    char ep[ZMQOBS_ENDPOINT_MAX + 1];
+    size_t size = sizeof ep;
+    if (zmq_getsockopt (handle, ZMQ_LAST_ENDPOINT, ep, &size) != 0 || size < 2)
+        return; /* none yet (libzmq gives "") */
+    ep[size < sizeof ep ? size - 1 : sizeof ep - 1] = '\0';
+    int errno_saved = errno;
+    zmqobs__seed_endpoint (s, ep, strlen (ep), has_listener (ep));
+    errno = errno_saved;
+}
+
 static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
 {
     struct zmqobs_monitor *mon = obs->monitor;
@@ -160,18 +273,17 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     zmqobs__dl_init (&n->orphan);
     /* reserve the room first: nothing can fail once the monitor runs.
      * Attaches on other threads reserve too (mon->reserved). */
+    if (claim_handle (s) != 0) {
+        zmqobs__free (n);
+        return -1;
+    }
     pthread_mutex_lock (mon->lock);
-    int terminated = mon->obs->loop->terminated, err = ETERM;
-    if (!terminated && handle_attached_locked (mon, handle))
-        err = EEXIST;
-    else if (!terminated && handle_reserve_locked (mon) != 0)
-        err = ENOMEM;
-    else if (!terminated)
-        err = 0;
+    int err = mon->obs->loop->terminated ? ETERM : 0;
     if (!err)
         mon->reserved++;
     pthread_mutex_unlock (mon->lock);
     if (err) {
+        release_handle (s);
         zmqobs__free (n);
         errno = err;
         return -1;
@@ -179,6 +291,10 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     void *reader = NULL;
     int rc = start_monitor (obs, s, handle, &reader);
     err = errno;
+    if (rc == 0) {
+        seed_endpoint (s, handle); /* before the loop can see s */
+        STORE (&s->mon.monitor_up, 1);
+    }
     int fd = -1;
     if (rc == 0) {
         size_t size = sizeof fd;
@@ -221,9 +337,6 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
             STORE (&s->monitor_state, MS_NONE);
         } else {
             zmqobs__dl_push (&mon->all, &s->mon_link);
-            size_t k = handle_bucket (handle, mon->handle_cap);
-            s->handle_next = mon->handles[k];
-            mon->handles[k] = s;
             mon->count++;
             /* the loop looks at the new reader once: events may be
              * queued already */
@@ -233,8 +346,10 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
     pthread_mutex_unlock (mon->lock);
     if (rc == 0)
         zmqobs__loop_wake (obs);
-    else
+    else {
+        release_handle (s);
         zmqobs__free (n);
+    }
     errno = err;
     return rc;
 }
@@ -298,11 +413,11 @@ static void forget_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
     if (zmqobs__dl_linked (&s->mon_link)) {
         zmqobs__dl_remove (&s->mon_link);
-        handle_remove_locked (mon, s);
         mon->count--;
     }
     zmqobs__dl_remove (&s->todo_link);
     zmqobs__dl_remove (&s->stop_link);
+    release_handle (s);
     /* (s is not mon->serving: its owner waits while a request is taken) */
     if (s->node) {
         /* a node is freed only here, after its reader was closed (or by
@@ -554,7 +669,6 @@ void zmqobs__monitor_fini (zmqobs_t *obs)
     for (zmqobs_dlink_t *l = mon->all.next; l != &mon->all; l = l->next)
         zmqobs__close_reader (mon, ZMQOBS__CONTAINER (l, zmqobs_socket_t, mon_link));
     zmqobs__rehome_orphans (mon);
-    zmqobs__free (mon->handles);
     zmqobs__free (mon);
     obs->monitor = NULL;
     zmqobs__loop_free (obs);

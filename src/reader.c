@@ -127,6 +127,9 @@ void zmqobs__close_reader (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 /* Marks s done and wakes its detach; mon->lock held. */
 void zmqobs__finish_locked (struct zmqobs_monitor *mon, zmqobs_socket_t *s)
 {
+    /* done while active: nobody here asked for it (a detach stops first) */
+    if (s->monitor_state == MS_ACTIVE)
+        STORE (&s->mon.monitor_up, 0);
     zmqobs__close_reader (mon, s);
     zmqobs__dl_remove (&s->stop_link);
     zmqobs__dl_remove (&s->todo_link);

@@ -46,9 +46,7 @@ struct zmqobs_monitor {
     pthread_cond_t *cond;  /* signalled when a socket's state changes */
     zmqobs_dlink_t all;    /* every socket with a monitor (mon_link) */
     size_t count;
-    size_t reserved;           /* attaches in progress, each with room kept */
-    zmqobs_socket_t **handles; /* hash of the handles, handle_cap buckets */
-    size_t handle_cap;
+    size_t reserved;         /* attaches in progress, each with room kept */
     zmqobs_dlink_t todo;     /* sockets with news for the loop */
     zmqobs_dlink_t stopping; /* detaches waiting for MONITOR_STOPPED */
     zmqobs_dlink_t orphans;  /* readers of sockets the host closed too early */

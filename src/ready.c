@@ -41,6 +41,12 @@ int zmqobs_ready (zmqobs_t *self, char *reason, size_t size)
                               zmqobs__errno_text ((int) err_value));
             else
                 n = snprintf (text, sizeof text, ": not ready: not listening\n");
+        } else if (connecting && conns <= 0 && LOAD (&m->preconnected)) {
+            /* peers connected before attach are not seen until they
+             * reconnect: no sign either way, so not held against it */
+            n = snprintf (text, sizeof text,
+                          ": ready: connected before attach (peers unknown), listening %llu\n",
+                          (unsigned long long) listening);
         } else if (connecting && conns <= 0) {
             ok = 0;
             n = snprintf (text, sizeof text, ": not ready: no connected peer\n");
@@ -50,7 +56,12 @@ int zmqobs_ready (zmqobs_t *self, char *reason, size_t size)
         ZMQOBS__PUT_LIT (&b, "socket \"");
         zmqobs__esc_line (&b, s->name, s->name_len);
         zmqobs__put_c (&b, '"');
-        zmqobs__put (&b, text, n > 0 ? (size_t) n : 0);
+        if (n > 0 && !LOAD (&m->monitor_up)) {
+            /* said, not held against it: the socket may serve still */
+            zmqobs__put (&b, text, (size_t) n - 1);
+            ZMQOBS__PUT_LIT (&b, " (monitor stopped unasked, counts frozen)\n");
+        } else
+            zmqobs__put (&b, text, n > 0 ? (size_t) n : 0);
         ready &= ok;
     }
     pthread_mutex_unlock (&self->lock);

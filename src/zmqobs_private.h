@@ -31,6 +31,7 @@ typedef struct {
     uint16_t port;       /* tcp port of the endpoint, else 0 */
     uint8_t closed;      /* closed by the host: its events are not counted */
     uint8_t accepted;    /* a listener's endpoint (peers came in on it) */
+    uint8_t listeners;   /* listeners on it that listen_fds does not hold */
     uint32_t closed_seq; /* when it was closed: the oldest gives way */
 } zmqobs_peer_slot_t;
 
@@ -53,10 +54,21 @@ typedef struct zmqobs_mon_block {
     uint64_t malformed;
     int bound;      /* saw LISTENING or BIND_FAILED */
     int connecting; /* saw CONNECT_* */
+    /* what attach could learn of an endpoint set up before it
+     * (ZMQ_LAST_ENDPOINT): the key of a listener counted then, whose fd
+     * is unknown (its CLOSED is matched by endpoint), or a connect made
+     * before attach, whose peers cannot be known until they reconnect */
+    uint64_t seeded_listener;
+    int preconnected;
+    int monitor_up; /* see zmqobs_stats_t.monitor_up */
     /* fds reported by LISTENING and not yet CLOSED: CLOSED is also sent
      * for failed connect attempts, only a listener's lowers listening */
     int32_t listen_fds[16];
     uint32_t listen_fd_count;
+    /* listeners beyond listen_fds, matched by endpoint when they close
+     * (their endpoint slot's listeners), or, on a socket that never
+     * connects, by elimination: only a listener's CLOSED comes then */
+    uint64_t listen_untracked;
     /* last error event; guarded by obs->lock (rare writes, scrape reads) */
     uint32_t last_error_event;
     uint32_t last_error_value;
@@ -112,7 +124,8 @@ struct zmqobs_socket {
     zmqobs_dlink_t mon_link;      /* every socket with a monitor (mon->all) */
     zmqobs_dlink_t todo_link;     /* changes for the loop (mon->todo) */
     zmqobs_dlink_t stop_link;     /* stops waiting for MONITOR_STOPPED */
-    zmqobs_socket_t *handle_next; /* chain of the monitor's handle hash */
+    zmqobs_socket_t *handle_next; /* chain of the process-wide handle hash */
+    int handle_claimed;           /* s is in that hash */
 
     /* registry links, guarded by obs->lock */
     zmqobs_socket_t *next;      /* attach order */

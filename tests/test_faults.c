@@ -390,6 +390,36 @@ START_TEST (test_term_races_attach)
 }
 END_TEST
 
+/* Host-driven mode, and a program on its way out: it never detached its
+ * socket and stops calling zmqobs_process; its framework (CZMQ's
+ * zsys_shutdown, say) closes the socket and terminates the context. The
+ * term must complete: the observer notices it on its own. */
+START_TEST (test_term_host_driven_undetached)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_options_t opts;
+    zmqobs_options_init (&opts);
+    opts.host_driven = 1;
+    zmqobs_t *obs = zmqobs_new (ctx, &opts);
+    ck_assert_ptr_nonnull (obs);
+    void *sock = zmq_socket (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (obs, sock, "rep");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_int_eq (zmq_bind (sock, "tcp://127.0.0.1:*"), 0);
+    ck_assert_int_eq (zmqobs_process (obs, 0), 1); /* LISTENING */
+    /* no detach, no more zmqobs_process */
+    int zero = 0;
+    zmq_setsockopt (sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close (sock);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0); /* a hang trips the watchdog */
+    errno = 0;
+    ck_assert_int_eq (zmqobs_process (obs, 0), -1);
+    ck_assert_int_eq (errno, ETERM);
+    zmqobs_destroy (&obs); /* detaches s without touching the closed socket */
+}
+END_TEST
+
 START_TEST (test_closed_before_detach_still_alive)
 {
     closed_still_alive (0, 0);
@@ -725,6 +755,7 @@ int main (void)
     tcase_add_test (tc, test_term_mid_traffic_tcp);
     tcase_add_test (tc, test_term_mid_traffic_host_driven);
     tcase_add_test (tc, test_term_races_attach);
+    tcase_add_test (tc, test_term_host_driven_undetached);
     tc = testutil_tcase (suite, "closed_before_detach", 60);
     tcase_add_test (tc, test_closed_before_detach_still_alive);
     tcase_add_test (tc, test_closed_before_detach_still_alive_host_driven);

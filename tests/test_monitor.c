@@ -1571,6 +1571,316 @@ END_TEST
  * Host-driven mode
  * ---------------------------------------------------------------------- */
 
+/* ------------------------------------------------------------------------
+ * Sockets bound or connected before attach (CZMQ's zsock_new_rep
+ * ("@tcp://...") binds at construction): no LISTENING or CONNECTED comes
+ * for those endpoints, so attach counts what ZMQ_LAST_ENDPOINT shows.
+ * ---------------------------------------------------------------------- */
+
+static uint64_t listening_of (zmqobs_socket_t *s)
+{
+    zmqobs_stats_t st;
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    return st.listening;
+}
+
+static void bound_before_attach (const char *bind_to)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    ck_assert_int_eq (zmq_bind (rep, bind_to), 0);
+    char ep[256];
+    size_t size = sizeof ep;
+    ck_assert_int_eq (zmq_getsockopt (rep, ZMQ_LAST_ENDPOINT, ep, &size), 0);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "bound-first");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_uint_eq (listening_of (s), 1);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"bound-first\": ready: listening 1, connections 0\n");
+    /* its peers are counted as usual */
+    void *req = socket_with (ctx, ZMQ_REQ);
+    char cep[300];
+    snprintf (cep, sizeof cep, "%s", ep);
+    if (strncmp (cep, "tcp://0.0.0.0:", 14) == 0) /* a wildcard bind */
+        snprintf (cep, sizeof cep, "tcp://127.0.0.1:%s", ep + 14);
+    ck_assert_int_eq (zmq_connect (req, cep), 0);
+    zmqobs_stats_t st;
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.connections == 1, 10000);
+    /* and the listener counted at attach leaves with its CLOSED */
+    ck_assert_int_eq (zmqobs_unbind (s, ep), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 0, 10000);
+    zmq_close (req);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_bound_before_attach_tcp)
+{
+    bound_before_attach ("tcp://127.0.0.1:*");
+}
+END_TEST
+
+START_TEST (test_bound_before_attach_wildcard)
+{
+    bound_before_attach ("tcp://*:*");
+}
+END_TEST
+
+START_TEST (test_bound_before_attach_ipc)
+{
+    char ep[128];
+    snprintf (ep, sizeof ep, "ipc:///tmp/zmqobs-bound-first-%d.ipc", (int) getpid ());
+    bound_before_attach (ep);
+}
+END_TEST
+
+/* Connected before attach to an endpoint nobody listens on yet: counted
+ * as connecting, and ready, since the peers it may have are unknown; a
+ * later peer is counted as usual. */
+START_TEST (test_connected_before_attach)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    /* a port nobody listens on, held (bound, SO_REUSEADDR, never
+     * listening) so that nobody else takes it meanwhile */
+    int hold = socket (AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge (hold, 0);
+    int one = 1;
+    setsockopt (hold, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    ck_assert_int_eq (bind (hold, (struct sockaddr *) &sa, sl), 0);
+    ck_assert_int_eq (getsockname (hold, (struct sockaddr *) &sa, &sl), 0);
+    char ep[64];
+    snprintf (ep, sizeof ep, "tcp://127.0.0.1:%u", (unsigned) ntohs (sa.sin_port));
+    void *req = socket_with (ctx, ZMQ_REQ);
+    ck_assert_int_eq (zmq_connect (req, ep), 0);
+    zmqobs_socket_t *s = zmqobs_attach (obs, req, "connected-first");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_uint_eq (listening_of (s), 0);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"connected-first\": ready: connected before attach "
+                              "(peers unknown), listening 0\n");
+    zmqobs_detach (&s);
+    zmq_close (req);
+    close (hold);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Other monitors: libzmq keeps one per socket.
+ * ---------------------------------------------------------------------- */
+
+/* A socket attached to one observer cannot be attached to another: that
+ * would silently end the first one's monitoring. */
+START_TEST (test_attach_other_observer_eexist)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *a = observer (ctx, 0);
+    zmqobs_t *b = observer (ctx, 1);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (a, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    errno = 0;
+    ck_assert_ptr_null (zmqobs_attach (b, rep, "rep"));
+    ck_assert_int_eq (errno, EEXIST);
+    ck_assert_int_eq (zmqobs_socket_count (b), 0);
+    /* the first observer's monitor still runs */
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    TESTUTIL_PUMP_UNTIL (a, 0, listening_of (s) == 1, 10000);
+    /* once detached from the first, the second may have it */
+    zmqobs_detach (&s);
+    s = zmqobs_attach (b, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&b);
+    zmqobs_destroy (&a);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* The host (or cppzmq's monitor_t, or another library) starts its own
+ * monitor on an attached socket: ours stops unasked. That shows as
+ * zmq_monitor_up 0 and in /readyz's reason; readiness is unchanged, and
+ * detach leaves the other monitor alone. */
+START_TEST (test_monitor_replaced)
+{
+    testutil_watchdog (30);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 1, 10000);
+    zmqobs_stats_t st;
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    ck_assert_int_eq (st.monitor_up, 1);
+    /* the host's own monitor, with its own reader */
+    void *theirs = socket_with (ctx, ZMQ_PAIR);
+    ck_assert_int_eq (zmq_socket_monitor (rep, "inproc://theirs", ZMQ_EVENT_ALL), 0);
+    ck_assert_int_eq (zmq_connect (theirs, "inproc://theirs"), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.monitor_up == 0, 10000);
+    ck_assert_uint_eq (st.events[zmqobs__event_bit (ZMQ_EVENT_MONITOR_STOPPED)], 1);
+    char buf[65536];
+    ck_assert_int_gt (zmqobs_format (obs, ZMQOBS_FORMAT_PROMETHEUS, buf, sizeof buf), 0);
+    ck_assert_ptr_nonnull (strstr (buf, "\nzmq_monitor_up{socket=\"rep\",type=\"REP\"} 0\n"));
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    ck_assert_str_eq (reason, "socket \"rep\": ready: listening 1, connections 0 (monitor "
+                              "stopped unasked, counts frozen)\n");
+    /* detach does not stop the host's monitor: a new endpoint's
+     * LISTENING still reaches it */
+    zmqobs_detach (&s);
+    ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+    int timeout = 5000;
+    zmq_setsockopt (theirs, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    int listening = 0;
+    for (int i = 0; i < 8 && !listening; i++) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        ck_assert_int_ge (zmq_msg_recv (&part, theirs, 0), 0);
+        uint16_t ev = 0;
+        if (zmq_msg_size (&part) == 6)
+            memcpy (&ev, zmq_msg_data (&part), sizeof ev);
+        listening = ev == ZMQ_EVENT_LISTENING;
+        zmq_msg_close (&part);
+    }
+    ck_assert (listening);
+    zmq_socket_monitor (rep, NULL, 0);
+    zmq_close (theirs);
+    zmq_close (rep);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Beyond the fixed tables: 16 listener fds and 64 endpoints are tracked
+ * one by one; past them counts degrade to aggregates but stay exact.
+ * ---------------------------------------------------------------------- */
+
+static void many_listeners (int n)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *rep = socket_with (ctx, ZMQ_REP);
+    zmqobs_socket_t *s = zmqobs_attach (obs, rep, "rep");
+    ck_assert_ptr_nonnull (s);
+    char (*eps)[64] = calloc ((size_t) n, sizeof *eps);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq (zmq_bind (rep, "tcp://127.0.0.1:*"), 0);
+        size_t size = sizeof eps[i];
+        ck_assert_int_eq (zmq_getsockopt (rep, ZMQ_LAST_ENDPOINT, eps[i], &size), 0);
+    }
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == (uint64_t) n, 10000);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq (zmqobs_unbind (s, eps[i]), 0);
+    TESTUTIL_PUMP_UNTIL (obs, 0, listening_of (s) == 0, 10000);
+    free (eps);
+    zmqobs_detach (&s);
+    zmq_close (rep);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_listeners_17)
+{
+    many_listeners (17);
+}
+END_TEST
+
+START_TEST (test_listeners_100)
+{
+    many_listeners (100);
+}
+END_TEST
+
+/* A ROUTER bound on n endpoints, one DEALER on each, and a silent TCP
+ * probe (connects, says nothing, leaves) on the last: once every peer is
+ * gone the gauge is 0, and stays 0. */
+static void many_endpoints (int n)
+{
+    testutil_watchdog (90);
+    void *ctx = zmq_ctx_new ();
+    zmqobs_t *obs = observer (ctx, 0);
+    void *router = socket_with (ctx, ZMQ_ROUTER);
+    zmqobs_socket_t *s = zmqobs_attach (obs, router, "router");
+    ck_assert_ptr_nonnull (s);
+    char (*eps)[64] = calloc ((size_t) n, sizeof *eps);
+    void **dealers = calloc ((size_t) n, sizeof *dealers);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq (zmq_bind (router, "tcp://127.0.0.1:*"), 0);
+        size_t size = sizeof eps[i];
+        ck_assert_int_eq (zmq_getsockopt (router, ZMQ_LAST_ENDPOINT, eps[i], &size), 0);
+        dealers[i] = socket_with (ctx, ZMQ_DEALER);
+        ck_assert_int_eq (zmq_connect (dealers[i], eps[i]), 0);
+    }
+    zmqobs_stats_t st;
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.connections == n, 20000);
+    /* the probe */
+    unsigned port = (unsigned) atoi (strrchr (eps[n - 1], ':') + 1);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons ((uint16_t) port),
+                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    ck_assert_int_eq (connect (fd, (struct sockaddr *) &sa, sizeof sa), 0);
+    uint32_t accepted = (uint32_t) (n + 1);
+    int acc = zmqobs__event_bit (ZMQ_EVENT_ACCEPTED);
+    int dis = zmqobs__event_bit (ZMQ_EVENT_DISCONNECTED);
+    TESTUTIL_PUMP_UNTIL (obs, 0, zmqobs_socket_stats (s, &st) == 0 && st.events[acc] == accepted,
+                         10000);
+    ck_assert_int_eq (st.connections, n);
+    /* the peers leave while the probe stays, silent; then it leaves */
+    for (int i = 0; i < n; i++)
+        zmq_close (dealers[i]);
+    TESTUTIL_PUMP_UNTIL (obs, 0,
+                         zmqobs_socket_stats (s, &st) == 0 && st.events[dis] == (uint64_t) n,
+                         20000);
+    close (fd);
+    TESTUTIL_PUMP_UNTIL (obs, 0,
+                         zmqobs_socket_stats (s, &st) == 0 && st.events[dis] == (uint64_t) n + 1,
+                         20000);
+    testutil_sleep_ms (100);
+    ck_assert_int_eq (zmqobs_socket_stats (s, &st), 0);
+    ck_assert_int_eq (st.connections, 0);
+    char reason[256];
+    ck_assert_int_eq (zmqobs_ready (obs, reason, sizeof reason), 1);
+    char want[128];
+    snprintf (want, sizeof want, "socket \"router\": ready: listening %d, connections 0\n", n);
+    ck_assert_str_eq (reason, want);
+    free (dealers);
+    free (eps);
+    zmqobs_detach (&s);
+    zmq_close (router);
+    zmqobs_destroy (&obs);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+
+START_TEST (test_endpoints_65)
+{
+    many_endpoints (65);
+}
+END_TEST
+
+START_TEST (test_endpoints_200)
+{
+    many_endpoints (200);
+}
+END_TEST
+
 START_TEST (test_host_driven)
 {
     testutil_watchdog (30);
@@ -2013,6 +2323,16 @@ int main (void)
     tcase_add_test (tc, test_shutdown_term_while_alive_host);
     tc = testutil_tcase (suite, "host", 60);
     tcase_add_test (tc, test_host_driven);
+    tcase_add_test (tc, test_bound_before_attach_tcp);
+    tcase_add_test (tc, test_bound_before_attach_wildcard);
+    tcase_add_test (tc, test_bound_before_attach_ipc);
+    tcase_add_test (tc, test_connected_before_attach);
+    tcase_add_test (tc, test_attach_other_observer_eexist);
+    tcase_add_test (tc, test_monitor_replaced);
+    tcase_add_test (tc, test_listeners_17);
+    tcase_add_test (tc, test_listeners_100);
+    tcase_add_test (tc, test_endpoints_65);
+    tcase_add_test (tc, test_endpoints_200);
     tcase_add_test (tc, test_undrained_never_blocks);
     tcase_add_test (tc, test_host_driven_other_thread);
     tcase_add_test (tc, test_malformed);
