@@ -343,6 +343,9 @@ static void closed_still_alive (int host_driven, int destroy_first)
 typedef struct {
     zmqobs_t *obs;
     void *ctx;
+    void *anchor; /* open until the churn ends: the term cannot complete
+                     (and free the context) while this thread may still
+                     call zmq_socket on it */
     int attached;
 } churn_t;
 
@@ -363,6 +366,7 @@ static void *attach_churn (void *arg)
         if (!s && err == ETERM)
             break;
     }
+    zmq_close (c->anchor);
     return NULL;
 }
 
@@ -375,7 +379,8 @@ START_TEST (test_term_races_attach)
         void *ctx = zmq_ctx_new ();
         zmqobs_t *obs = zmqobs_new (ctx, NULL);
         ck_assert_ptr_nonnull (obs);
-        churn_t c = {obs, ctx, 0};
+        churn_t c = {obs, ctx, zmq_socket (ctx, ZMQ_PAIR), 0};
+        ck_assert_ptr_nonnull (c.anchor);
         pthread_t t;
         ck_assert_int_eq (pthread_create (&t, NULL, attach_churn, &c), 0);
         /* 0 to 2.9 ms: early rounds hit the first attaches */
