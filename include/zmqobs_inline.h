@@ -23,6 +23,14 @@
  * (a change to it changes the soname). It is private all the same: read
  * metrics with zmqobs_socket_stats, never through these fields.
  *
+ * Each public function defined here (zmqobs_record_sent,
+ * zmqobs_record_received, zmqobs_record_latency, zmqobs_send, zmqobs_recv,
+ * zmqobs_msg_send, zmqobs_msg_recv) is also exported by both libraries
+ * under the same name, with the same behaviour, for callers that cannot
+ * compile C (ctypes, cffi, cgo, Rust). C and C++ callers get the inline
+ * copy; it has internal linkage, so it never clashes with the exported one,
+ * with the static library either.
+ *
  * Names with the zmqobs_i_ / ZMQOBS_I_ prefix are private: they are here
  * only because the inline code needs them, and may change in any release.
  *
@@ -59,6 +67,16 @@ typedef struct zmqobs_hot {
     uint8_t lut[64];      /* first bucket whose bound is >= 2^k */
     zmqobs_hot_bucket_t bucket[ZMQOBS_BUCKETS_MAX + 1];
 } zmqobs_hot_t;
+
+/* ZMQOBS_I_HOT starts each public definition below: static inline for
+ * every program, an exported external definition in the one library file
+ * (src/exports.c) that defines ZMQOBS_I_EXPORTS before including
+ * zmqobs.h. */
+#ifdef ZMQOBS_I_EXPORTS
+#define ZMQOBS_I_HOT ZMQOBS_EXPORT
+#else
+#define ZMQOBS_I_HOT static inline
+#endif
 
 /* Casts that are clean in C and in C++ (where C casts draw
  * -Wold-style-cast). */
@@ -142,7 +160,7 @@ static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, uint64_t bytes, int fla
 /* Records one sent message part of len bytes: for hosts that do their own
  * I/O. flags are the send flags (ZMQ_SNDMORE marks a non-final part).
  * Owner thread. A NULL s is ignored. */
-static inline void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
+ZMQOBS_I_HOT void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
 {
     if (ZMQOBS_LIKELY (s != NULL))
         zmqobs_i_count_sent (ZMQOBS_I_HOT_OF (s), len, flags, s);
@@ -151,7 +169,7 @@ static inline void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags
 /* Records one received message part of len bytes; more is nonzero when
  * more parts of the same message follow (ZMQ_RCVMORE). Owner thread. A
  * NULL s is ignored. */
-static inline void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
+ZMQOBS_I_HOT void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
 {
     if (ZMQOBS_UNLIKELY (s == NULL))
         return;
@@ -179,7 +197,7 @@ ZMQOBS_EXPORT int zmqobs_record_error (zmqobs_socket_t *s, int op, int err);
  * latency has none. If that allocation fails, the sample still counts in
  * the histogram, and the window stays empty until a later sample's
  * allocation succeeds. */
-static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
+ZMQOBS_I_HOT void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
 {
     if (ZMQOBS_UNLIKELY (s == NULL))
         return;
@@ -204,7 +222,7 @@ static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
 
 /* zmq_send with accounting. Same arguments, return value and errno as
  * zmq_send; a NULL s gives -1 with ENOTSOCK. Owner thread. */
-static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
+ZMQOBS_I_HOT int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
@@ -224,7 +242,7 @@ static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, 
  * return value), also when it was truncated to len. (libzmq caps return
  * values at INT_MAX, so zmqobs_recv, zmqobs_msg_send and zmqobs_msg_recv
  * count a part of 2 GiB or more as INT_MAX bytes.) Owner thread. */
-static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
+ZMQOBS_I_HOT int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
@@ -244,7 +262,7 @@ static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int fl
 
 /* zmq_msg_send with accounting (note libzmq's argument order: message
  * first). Same return value and errno as zmq_msg_send. Owner thread. */
-static inline int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+ZMQOBS_I_HOT int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
@@ -261,7 +279,7 @@ static inline int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags
 
 /* zmq_msg_recv with accounting. Same return value and errno as
  * zmq_msg_recv. Owner thread. */
-static inline int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+ZMQOBS_I_HOT int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;

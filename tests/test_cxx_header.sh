@@ -8,8 +8,10 @@
 #     with -Iinclude, as pkg-config gives it (not -isystem: the header's
 #     warnings reach users' -Werror builds); g++ is required, a missing
 #     clang++ is reported and skipped;
-#   - linked against the static library, and in the plain build against
-#     the shared library, it runs and prints exact counts;
+#   - linked against the static library, also whole (so the library's
+#     exported copies of the inline functions sit beside the program's
+#     inline ones: no duplicate symbol), and in the plain build against the
+#     shared library, it runs and prints exact counts;
 #   - no identifier of the library's own with a double underscore is
 #     reachable from the installed headers (see no_reserved_names below).
 # Sanitizer builds compile the program with $SAN against $LIBOUT (with
@@ -320,6 +322,14 @@ $want"
 $cxx $run_flags -O2 -g $SAN -Iinclude -o "$tmp/app-static" "$tmp/app.cc" "$LIBOUT/libzmqobs.a" \
     $zmq_flags -lpthread -lm || fail "link against $LIBOUT/libzmqobs.a"
 run "static library" "$tmp/app-static"
+# the whole archive: src/exports.c's exported zmqobs_send & co. linked in
+# next to the program's inline copies
+# shellcheck disable=SC2086
+$cxx $run_flags -O2 -g $SAN -Iinclude -o "$tmp/app-whole" "$tmp/app.cc" \
+    -Wl,--whole-archive "$LIBOUT/libzmqobs.a" -Wl,--no-whole-archive $zmq_flags -lpthread -lm \
+    || fail "link against the whole $LIBOUT/libzmqobs.a"
+nm "$tmp/app-whole" | grep -q ' T zmqobs_send$' || fail "the whole archive lacks zmqobs_send"
+run "whole static library" "$tmp/app-whole"
 if [ -z "$SAN" ]; then
     # shellcheck disable=SC2086
     $cxx $run_flags -O2 -g -Iinclude -o "$tmp/app-shared" "$tmp/app.cc" -L"$LIBOUT" -lzmqobs \
