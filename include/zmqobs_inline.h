@@ -23,6 +23,17 @@
  * (a change to it changes the soname). It is private all the same: read
  * metrics with zmqobs_socket_stats, never through these fields.
  *
+ * Each public function defined here (zmqobs_record_sent,
+ * zmqobs_record_received, zmqobs_record_latency, zmqobs_send, zmqobs_recv,
+ * zmqobs_msg_send, zmqobs_msg_recv) is also exported by both libraries
+ * under the same name, with the same behaviour, for callers that cannot
+ * compile C (ctypes, cffi, cgo, Rust). C and C++ callers get the inline
+ * copy; it has internal linkage, so it never clashes with the exported one,
+ * with the static library either.
+ *
+ * Names with the zmqobs_i_ / ZMQOBS_I_ prefix are private: they are here
+ * only because the inline code needs them, and may change in any release.
+ *
  * Everything in this section runs on the socket's owner thread, except
  * where a comment says "any thread".
  * ---------------------------------------------------------------------- */
@@ -57,22 +68,42 @@ typedef struct zmqobs_hot {
     zmqobs_hot_bucket_t bucket[ZMQOBS_BUCKETS_MAX + 1];
 } zmqobs_hot_t;
 
-/* Out-of-line parts of the wrappers; not for direct use. */
-ZMQOBS_EXPORT void zmqobs__send_failed (zmqobs_socket_t *s);
-ZMQOBS_EXPORT void zmqobs__recv_failed (zmqobs_socket_t *s);
-ZMQOBS_EXPORT void zmqobs__cycle_send (zmqobs_socket_t *s);
-ZMQOBS_EXPORT void zmqobs__cycle_recv (zmqobs_socket_t *s, int more);
-ZMQOBS_EXPORT void zmqobs__latency_slow (zmqobs_socket_t *s, uint64_t ns);
-ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
+/* ZMQOBS_I_HOT starts each public definition below: static inline for
+ * every program, an exported external definition in the one library file
+ * (src/exports.c) that defines ZMQOBS_I_EXPORTS before including
+ * zmqobs.h. */
+#ifdef ZMQOBS_I_EXPORTS
+#define ZMQOBS_I_HOT ZMQOBS_EXPORT
+#else
+#define ZMQOBS_I_HOT static inline
+#endif
 
-#define ZMQOBS__LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
-#define ZMQOBS__STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
+/* Casts that are clean in C and in C++ (where C casts draw
+ * -Wold-style-cast). */
+#ifdef __cplusplus
+#define ZMQOBS_I_CAST(type, x) (static_cast<type> (x))
+#define ZMQOBS_I_HOT_OF(s) (reinterpret_cast<zmqobs_hot_t *> (s))
+#else
+#define ZMQOBS_I_CAST(type, x) ((type) (x))
+#define ZMQOBS_I_HOT_OF(s) ((zmqobs_hot_t *) (s))
+#endif
+
+/* Out-of-line parts of the wrappers; not for direct use. */
+ZMQOBS_EXPORT void zmqobs_i_send_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs_i_recv_failed (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs_i_cycle_send (zmqobs_socket_t *s);
+ZMQOBS_EXPORT void zmqobs_i_cycle_recv (zmqobs_socket_t *s, int more);
+ZMQOBS_EXPORT void zmqobs_i_latency_slow (zmqobs_socket_t *s, uint64_t ns);
+ZMQOBS_EXPORT int zmqobs_i_rcvmore (zmqobs_socket_t *s);
+
+#define ZMQOBS_I_LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
+#define ZMQOBS_I_STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
 
 #if defined(__SANITIZE_THREAD__)
-#define ZMQOBS__TSAN 1
+#define ZMQOBS_I_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define ZMQOBS__TSAN 1
+#define ZMQOBS_I_TSAN 1
 #endif
 #endif
 
@@ -84,59 +115,69 @@ ZMQOBS_EXPORT int zmqobs__rcvmore (zmqobs_socket_t *s);
  * (and under ThreadSanitizer, so that it checks the protocol) it is a
  * relaxed atomic load and a relaxed atomic store. Only the owner thread
  * may use it on a given counter. */
-#if defined(__x86_64__) && !defined(ZMQOBS__TSAN)
-#define ZMQOBS__BUMP(p, n) __asm__ __volatile__("addq %1, %0" : "+m"(*(p)) : "er"((uint64_t) (n)))
+#if defined(__x86_64__) && !defined(ZMQOBS_I_TSAN)
+/* n goes through a uint64_t variable, not a cast: the operand must be 64
+ * bits wide, and C++ flags a cast to the type it already has
+ * (-Wuseless-cast). A constant n still becomes an immediate. */
+#define ZMQOBS_I_BUMP(p, n)                                                  \
+    do {                                                                     \
+        uint64_t zmqobs_i_n = (n);                                           \
+        __asm__ __volatile__("addq %1, %0" : "+m"(*(p)) : "er"(zmqobs_i_n)); \
+    } while (0)
 /* The same, saturating at UINT64_MAX instead of wrapping (the latency
  * sum: a wrapped _sum would look like a counter reset). */
-#define ZMQOBS__BUMP_SAT(p, n)                                       \
-    __asm__ __volatile__("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:" \
-                         : "+m"(*(p))                                \
-                         : "r"((uint64_t) (n))                       \
-                         : "cc")
+#define ZMQOBS_I_BUMP_SAT(p, n)                                          \
+    do {                                                                 \
+        uint64_t zmqobs_i_n = (n);                                       \
+        __asm__ __volatile__("addq %1, %0\n\tjnc 1f\n\tmovq $-1, %0\n1:" \
+                             : "+m"(*(p))                                \
+                             : "r"(zmqobs_i_n)                           \
+                             : "cc");                                    \
+    } while (0)
 #else
-#define ZMQOBS__BUMP(p, n) ZMQOBS__STORE ((p), ZMQOBS__LOAD (p) + (n))
-#define ZMQOBS__BUMP_SAT(p, n)                                                                  \
-    do {                                                                                        \
-        uint64_t zmqobs__v = ZMQOBS__LOAD (p), zmqobs__n = (uint64_t) (n);                      \
-        ZMQOBS__STORE ((p),                                                                     \
-                       zmqobs__v + zmqobs__n < zmqobs__v ? UINT64_MAX : zmqobs__v + zmqobs__n); \
+#define ZMQOBS_I_BUMP(p, n) ZMQOBS_I_STORE ((p), ZMQOBS_I_LOAD (p) + (n))
+#define ZMQOBS_I_BUMP_SAT(p, n)                                                               \
+    do {                                                                                      \
+        uint64_t zmqobs_i_v = ZMQOBS_I_LOAD (p), zmqobs_i_n = (n);                            \
+        ZMQOBS_I_STORE ((p), zmqobs_i_v + zmqobs_i_n < zmqobs_i_v ? UINT64_MAX                \
+                                                                  : zmqobs_i_v + zmqobs_i_n); \
     } while (0)
 #endif
 
-static inline void zmqobs__count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
-                                       zmqobs_socket_t *s)
+static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
+                                        zmqobs_socket_t *s)
 {
-    ZMQOBS__BUMP (&h->sent_msgs, 1);
-    ZMQOBS__BUMP (&h->sent_bytes, bytes);
+    ZMQOBS_I_BUMP (&h->sent_msgs, 1);
+    ZMQOBS_I_BUMP (&h->sent_bytes, bytes);
     if (ZMQOBS_UNLIKELY (h->cycle_every) && !(flags & ZMQ_SNDMORE)) {
         uint32_t left = h->cycle_left - 1;
         h->cycle_left = left;
         if (left == 0 || h->cycle_state)
-            zmqobs__cycle_send (s);
+            zmqobs_i_cycle_send (s);
     }
 }
 
 /* Records one sent message part of len bytes: for hosts that do their own
  * I/O. flags are the send flags (ZMQ_SNDMORE marks a non-final part).
  * Owner thread. A NULL s is ignored. */
-static inline void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
+ZMQOBS_I_HOT void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
 {
     if (ZMQOBS_LIKELY (s != NULL))
-        zmqobs__count_sent ((zmqobs_hot_t *) s, len, flags, s);
+        zmqobs_i_count_sent (ZMQOBS_I_HOT_OF (s), len, flags, s);
 }
 
 /* Records one received message part of len bytes; more is nonzero when
  * more parts of the same message follow (ZMQ_RCVMORE). Owner thread. A
  * NULL s is ignored. */
-static inline void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
+ZMQOBS_I_HOT void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int more)
 {
     if (ZMQOBS_UNLIKELY (s == NULL))
         return;
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
-    ZMQOBS__BUMP (&h->recv_msgs, 1);
-    ZMQOBS__BUMP (&h->recv_bytes, len);
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
+    ZMQOBS_I_BUMP (&h->recv_msgs, 1);
+    ZMQOBS_I_BUMP (&h->recv_bytes, len);
     if (ZMQOBS_UNLIKELY (h->cycle_state))
-        zmqobs__cycle_recv (s, more);
+        zmqobs_i_cycle_recv (s, more);
 }
 
 /* Records a failed send (op 0) or recv (op 1) with errno value err:
@@ -156,43 +197,43 @@ ZMQOBS_EXPORT int zmqobs_record_error (zmqobs_socket_t *s, int op, int err);
  * latency has none. If that allocation fails, the sample still counts in
  * the histogram, and the window stays empty until a later sample's
  * allocation succeeds. */
-static inline void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
+ZMQOBS_I_HOT void zmqobs_record_latency (zmqobs_socket_t *s, uint64_t ns)
 {
     if (ZMQOBS_UNLIKELY (s == NULL))
         return;
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     if (ZMQOBS_UNLIKELY (h->slow)) {
-        zmqobs__latency_slow (s, ns);
+        zmqobs_i_latency_slow (s, ns);
         return;
     }
     /* the +Inf bucket's bound is UINT64_MAX: the scan needs no length
      * check, and it ends on the bucket whose count to bump */
-    unsigned top = 63u ^ (unsigned) __builtin_clzll (ns | 1); /* highest set bit */
+    unsigned top = 63u ^ ZMQOBS_I_CAST (unsigned, __builtin_clzll (ns | 1)); /* highest set bit */
     zmqobs_hot_bucket_t *b = h->bucket + h->lut[top];
     while (ns > b->le_ns)
         b++;
-    ZMQOBS__BUMP (&b->count, 1);
-    ZMQOBS__BUMP_SAT (&h->hist_sum, ns);
+    ZMQOBS_I_BUMP (&b->count, 1);
+    ZMQOBS_I_BUMP_SAT (&h->hist_sum, ns);
     uint64_t head = h->ring_head;
-    ZMQOBS__STORE (&h->ring[head & h->ring_mask], ns);
+    ZMQOBS_I_STORE (&h->ring[head & h->ring_mask], ns);
     /* release: a reader that sees the new head also sees the sample */
     __atomic_store_n (&h->ring_head, head + 1, __ATOMIC_RELEASE);
 }
 
 /* zmq_send with accounting. Same arguments, return value and errno as
  * zmq_send; a NULL s gives -1 with ENOTSOCK. Owner thread. */
-static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
+ZMQOBS_I_HOT int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
         return -1;
     }
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     int rc = zmq_send (h->handle, buf, len, flags);
     if (ZMQOBS_LIKELY (rc >= 0))
-        zmqobs__count_sent (h, len, flags, s); /* len: rc is capped at INT_MAX */
+        zmqobs_i_count_sent (h, len, flags, s); /* len: rc is capped at INT_MAX */
     else
-        zmqobs__send_failed (s);
+        zmqobs_i_send_failed (s);
     return rc;
 }
 
@@ -201,58 +242,58 @@ static inline int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, 
  * return value), also when it was truncated to len. (libzmq caps return
  * values at INT_MAX, so zmqobs_recv, zmqobs_msg_send and zmqobs_msg_recv
  * count a part of 2 GiB or more as INT_MAX bytes.) Owner thread. */
-static inline int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
+ZMQOBS_I_HOT int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
         return -1;
     }
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     int rc = zmq_recv (h->handle, buf, len, flags);
     if (ZMQOBS_LIKELY (rc >= 0)) {
-        ZMQOBS__BUMP (&h->recv_msgs, 1);
-        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        ZMQOBS_I_BUMP (&h->recv_msgs, 1);
+        ZMQOBS_I_BUMP (&h->recv_bytes, ZMQOBS_I_CAST (uint64_t, rc));
         if (ZMQOBS_UNLIKELY (h->cycle_state))
-            zmqobs__cycle_recv (s, zmqobs__rcvmore (s));
+            zmqobs_i_cycle_recv (s, zmqobs_i_rcvmore (s));
     } else
-        zmqobs__recv_failed (s);
+        zmqobs_i_recv_failed (s);
     return rc;
 }
 
 /* zmq_msg_send with accounting (note libzmq's argument order: message
  * first). Same return value and errno as zmq_msg_send. Owner thread. */
-static inline int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+ZMQOBS_I_HOT int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
         return -1;
     }
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     int rc = zmq_msg_send (msg, h->handle, flags);
     if (ZMQOBS_LIKELY (rc >= 0))
-        zmqobs__count_sent (h, (uint64_t) rc, flags, s);
+        zmqobs_i_count_sent (h, ZMQOBS_I_CAST (uint64_t, rc), flags, s);
     else
-        zmqobs__send_failed (s);
+        zmqobs_i_send_failed (s);
     return rc;
 }
 
 /* zmq_msg_recv with accounting. Same return value and errno as
  * zmq_msg_recv. Owner thread. */
-static inline int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+ZMQOBS_I_HOT int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
 {
     if (ZMQOBS_UNLIKELY (s == NULL)) {
         errno = ENOTSOCK;
         return -1;
     }
-    zmqobs_hot_t *h = (zmqobs_hot_t *) s;
+    zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     int rc = zmq_msg_recv (msg, h->handle, flags);
     if (ZMQOBS_LIKELY (rc >= 0)) {
-        ZMQOBS__BUMP (&h->recv_msgs, 1);
-        ZMQOBS__BUMP (&h->recv_bytes, (uint64_t) rc);
+        ZMQOBS_I_BUMP (&h->recv_msgs, 1);
+        ZMQOBS_I_BUMP (&h->recv_bytes, ZMQOBS_I_CAST (uint64_t, rc));
         if (ZMQOBS_UNLIKELY (h->cycle_state))
-            zmqobs__cycle_recv (s, zmq_msg_more (msg));
+            zmqobs_i_cycle_recv (s, zmq_msg_more (msg));
     } else
-        zmqobs__recv_failed (s);
+        zmqobs_i_recv_failed (s);
     return rc;
 }
 

@@ -56,14 +56,14 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
     s->cached_head = UINT64_MAX;
 }
 
-void zmqobs__send_failed (zmqobs_socket_t *s)
+void zmqobs_i_send_failed (zmqobs_socket_t *s)
 {
     int err = errno;
     zmqobs_record_error (s, ZMQOBS_OP_SEND, err);
     errno = err;
 }
 
-void zmqobs__recv_failed (zmqobs_socket_t *s)
+void zmqobs_i_recv_failed (zmqobs_socket_t *s)
 {
     int err = errno;
     zmqobs_record_error (s, ZMQOBS_OP_RECV, err);
@@ -80,7 +80,7 @@ int zmqobs_record_error (zmqobs_socket_t *s, int op, int err)
     return 0;
 }
 
-int zmqobs__rcvmore (zmqobs_socket_t *s)
+int zmqobs_i_rcvmore (zmqobs_socket_t *s)
 {
     int err = errno;
     int more = 0;
@@ -93,7 +93,7 @@ int zmqobs__rcvmore (zmqobs_socket_t *s)
 
 /* Called after the final part of a message was sent, when a sampled cycle
  * starts (REQ) or ends (REP), or when timing is in progress. */
-void zmqobs__cycle_send (zmqobs_socket_t *s)
+void zmqobs_i_cycle_send (zmqobs_socket_t *s)
 {
     zmqobs_hot_t *h = &s->hot;
     if (s->type == ZMQ_REQ) {
@@ -118,7 +118,7 @@ void zmqobs__cycle_send (zmqobs_socket_t *s)
 }
 
 /* Called after a part was received while cycle_state is set. */
-void zmqobs__cycle_recv (zmqobs_socket_t *s, int more)
+void zmqobs_i_cycle_recv (zmqobs_socket_t *s, int more)
 {
     zmqobs_hot_t *h = &s->hot;
     if (more)
@@ -205,8 +205,8 @@ static __attribute__ ((noinline)) void first_sample (zmqobs_socket_t *s, uint64_
             zmqobs_record_latency (s, ns);
         } else {
             zmqobs_hot_bucket_t *b = bucket_of (h, ns);
-            ZMQOBS__BUMP (&b->count, 1);
-            ZMQOBS__BUMP_SAT (&h->hist_sum, ns);
+            ZMQOBS_I_BUMP (&b->count, 1);
+            ZMQOBS_I_BUMP_SAT (&h->hist_sum, ns);
         }
         return;
     }
@@ -219,7 +219,7 @@ static __attribute__ ((noinline)) void first_sample (zmqobs_socket_t *s, uint64_
  * socket, and those of an owner-thread socket while it has no ring. An
  * owner-thread socket clears slow as soon as its ring exists, so a ring
  * found here means latency_shared. */
-void zmqobs__latency_slow (zmqobs_socket_t *s, uint64_t ns)
+void zmqobs_i_latency_slow (zmqobs_socket_t *s, uint64_t ns)
 {
     /* acquire: pairs with the CAS that published the ring, so that its
      * zeroing happens before this thread's store into it */

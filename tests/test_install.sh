@@ -2,9 +2,11 @@
 # Install, pkg-config and uninstall: `make install DESTDIR=... PREFIX=/usr`
 # writes the header, both libraries with the soname links and the .pc
 # file; a program outside the tree builds with only
-# `pkg-config --cflags --libs libzmqobs` and runs; `make uninstall` with the
-# same variables removes exactly what was installed; only zmqobs_ symbols
-# are exported.
+# `pkg-config --cflags --libs libzmqobs` and runs, linked with the shared
+# library or the whole static one; `make uninstall` with the same
+# variables removes exactly what was installed; only zmqobs_ symbols are
+# exported, among them every public inline function, which a ctypes
+# program calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${SAN:-}" ] || [ -n "${TEST_WRAP:-}" ]; then
@@ -83,6 +85,110 @@ want="ACCEPTED $(printf '%d' $(( ${ver%%.*} * 10000 + $(echo "$ver" | cut -d. -f
 # the program really uses the shared library from the stage
 LD_LIBRARY_PATH="$stage/usr/lib" ldd "$tmp/app/app" | grep "$stage/usr/lib/libzmqobs.so.$major" >/dev/null || fail "not linked against the staged .so"
 
+# A C program linking the whole static library: src/exports.c's exported
+# zmqobs_send & co. sit next to the program's own inline copies (internal
+# linkage), with no duplicate symbol, and the program behaves the same.
+zmq_libs=$(pkg-config --libs libzmq)
+# shellcheck disable=SC2086
+(cd "$tmp/app" && ${CC:-cc} -std=c11 -Wall -Wextra -Werror -I"$stage/usr/include" -o app-static app.c \
+    -Wl,--whole-archive "$stage/usr/lib/libzmqobs.a" -Wl,--no-whole-archive $zmq_libs -lpthread -lm) \
+    || fail "C program linked with the whole libzmqobs.a"
+nm "$tmp/app/app-static" | grep -q ' T zmqobs_send$' || fail "zmqobs_send not linked from libzmqobs.a"
+[ "$("$tmp/app/app-static")" = "$want" ] || fail "statically linked app printed something else"
+
+# Every public inline function is also exported under its own name, for
+# FFI callers (ctypes, cffi, cgo, Rust).
+inline_fns="zmqobs_send zmqobs_recv zmqobs_msg_send zmqobs_msg_recv zmqobs_record_sent
+zmqobs_record_received zmqobs_record_latency"
+exported=$(nm -D --defined-only "$stage/usr/lib/libzmqobs.so.$ver" | awk '$2 == "T" {print $3}')
+for f in $inline_fns; do
+    grep -qx "$f" <<<"$exported" || fail "$f is not exported by libzmqobs.so.$ver"
+done
+# ... and every function the header defines inline is in that list
+in_header=$(sed -n 's/^ZMQOBS_I_HOT [a-z]* \(zmqobs_[a-z_]*\) (.*/\1/p' "$stage/usr/include/zmqobs_inline.h" | sort)
+[ "$in_header" = "$(tr ' ' '\n' <<<"$inline_fns" | sort)" ] || fail "inline functions in the header:
+$in_header"
+# A ctypes program (no C compiler involved) calls them through the .so.
+/usr/bin/python3 - "$stage/usr/lib/libzmqobs.so.$ver" <<'PYEOF' || fail "ctypes calls of the exported inline functions"
+import ctypes, errno, json, sys
+
+lib = ctypes.CDLL(sys.argv[1], use_errno=True)
+zmq = ctypes.CDLL("libzmq.so.5", use_errno=True)
+P, S, I, U64 = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_uint64
+def sig(f, res, *args):
+    f.restype, f.argtypes = res, list(args)
+for name, res, args in [
+        ("zmqobs_new", P, [P, P]), ("zmqobs_attach", P, [P, P, ctypes.c_char_p]),
+        ("zmqobs_detach", None, [ctypes.POINTER(P)]), ("zmqobs_destroy", None, [ctypes.POINTER(P)]),
+        ("zmqobs_format", I, [P, I, ctypes.c_char_p, S]),
+        ("zmqobs_send", I, [P, ctypes.c_char_p, S, I]), ("zmqobs_recv", I, [P, ctypes.c_char_p, S, I]),
+        ("zmqobs_msg_send", I, [P, P, I]), ("zmqobs_msg_recv", I, [P, P, I]),
+        ("zmqobs_record_sent", None, [P, S, I]), ("zmqobs_record_received", None, [P, S, I]),
+        ("zmqobs_record_latency", None, [P, U64])]:
+    sig(getattr(lib, name), res, *args)
+for name, res, args in [
+        ("zmq_ctx_new", P, []), ("zmq_ctx_term", I, [P]), ("zmq_socket", P, [P, I]),
+        ("zmq_close", I, [P]), ("zmq_bind", I, [P, ctypes.c_char_p]),
+        ("zmq_connect", I, [P, ctypes.c_char_p]), ("zmq_msg_init", I, [P]),
+        ("zmq_msg_init_size", I, [P, S]), ("zmq_msg_data", P, [P]), ("zmq_msg_size", S, [P]),
+        ("zmq_msg_close", I, [P])]:
+    sig(getattr(zmq, name), res, *args)
+
+# NULL handles: the records are ignored, the wrappers fail with ENOTSOCK
+lib.zmqobs_record_sent(None, 5, 0)
+lib.zmqobs_record_received(None, 5, 0)
+lib.zmqobs_record_latency(None, 5)
+ctypes.set_errno(0)
+assert lib.zmqobs_send(None, b"x", 1, 0) == -1 and ctypes.get_errno() == errno.ENOTSOCK
+
+ZMQ_PAIR, ZMQ_DONTWAIT, JSON = 0, 1, 2
+ctx = zmq.zmq_ctx_new()
+obs = P(lib.zmqobs_new(ctx, None))
+a, b = zmq.zmq_socket(ctx, ZMQ_PAIR), zmq.zmq_socket(ctx, ZMQ_PAIR)
+sa, sb = P(lib.zmqobs_attach(obs, a, b"a")), P(lib.zmqobs_attach(obs, b, b"b"))
+assert sa.value and sb.value
+assert zmq.zmq_bind(a, b"inproc://ctypes") == 0 and zmq.zmq_connect(b, b"inproc://ctypes") == 0
+buf = ctypes.create_string_buffer(16)
+assert lib.zmqobs_send(sa, b"hello", 5, 0) == 5
+assert lib.zmqobs_recv(sb, buf, 16, 0) == 5 and buf.raw[:5] == b"hello"
+Msg = ctypes.c_uint64 * 8  # zmq_msg_t: 64 bytes, pointer-aligned
+out, got = Msg(), Msg()
+assert zmq.zmq_msg_init_size(out, 3) == 0
+ctypes.memmove(zmq.zmq_msg_data(out), b"abc", 3)
+assert lib.zmqobs_msg_send(out, sa, 0) == 3
+assert zmq.zmq_msg_init(got) == 0 and lib.zmqobs_msg_recv(got, sb, 0) == 3
+assert ctypes.string_at(zmq.zmq_msg_data(got), zmq.zmq_msg_size(got)) == b"abc"
+zmq.zmq_msg_close(got)
+ctypes.set_errno(0)
+assert lib.zmqobs_recv(sa, buf, 16, ZMQ_DONTWAIT) == -1 and ctypes.get_errno() == errno.EAGAIN
+lib.zmqobs_record_sent(sa, 100, 0)
+lib.zmqobs_record_received(sb, 40, 0)
+lib.zmqobs_record_latency(sa, 1500)
+lib.zmqobs_record_latency(sa, 2500000)
+
+# room to spare: uptimes and monitor events may lengthen the text between
+# the measuring call and the real one
+n = lib.zmqobs_format(obs, JSON, None, 0)
+text = ctypes.create_string_buffer(n + 4096)
+assert 0 < lib.zmqobs_format(obs, JSON, text, n + 4096) < n + 4096
+socks = {s["name"]: s for s in json.loads(text.value)["sockets"]}
+got = {k: (s["messages_sent"], s["bytes_sent"], s["messages_received"], s["bytes_received"],
+           s["would_block"]["recv"], s["latency"]["count"], s["latency_window"]["count"])
+       for k, s in socks.items()}
+want = {"a": (3, 108, 0, 0, 1, 2, 2), "b": (0, 0, 3, 48, 0, 0, 0)}
+assert got == want, got
+assert abs(socks["a"]["latency"]["sum_seconds"] - 0.0025015) < 1e-12, socks["a"]["latency"]
+
+lib.zmqobs_detach(ctypes.byref(sa))
+lib.zmqobs_detach(ctypes.byref(sb))
+assert sa.value is None and sb.value is None
+lib.zmqobs_destroy(ctypes.byref(obs))
+zmq.zmq_close(a)
+zmq.zmq_close(b)
+zmq.zmq_ctx_term(ctx)
+print("ctypes: the 7 exported inline functions behave as the inline ones")
+PYEOF
+
 # C++ services include the same header (inline wrappers included).
 if command -v c++ >/dev/null 2>&1; then
     cat > "$tmp/app/app.cc" <<'CXX'
@@ -102,4 +208,4 @@ fi
 make --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr >/dev/null
 left=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||')
 [ -z "$left" ] || fail "uninstall left: $left"
-echo "test_install: OK (install, pkg-config C and C++ consumers, uninstall, exported symbols)"
+echo "test_install: OK (install, pkg-config C and C++ consumers, static link, uninstall, exported symbols, ctypes)"
