@@ -400,6 +400,62 @@ ZMQOBS_EXPORT int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t 
 ZMQOBS_EXPORT int zmqobs_socket_count (zmqobs_t *self);
 
 /* ------------------------------------------------------------------------
+ * Observer-wide view: every attached socket, one by one or in total
+ * ---------------------------------------------------------------------- */
+
+/* What zmqobs_foreach_socket calls for each socket: st is a snapshot of
+ * the socket, as zmqobs_socket_stats fills it, valid during the call
+ * only. Return 0 to go on, anything else to stop the walk. */
+typedef int (zmqobs_socket_fn) (const zmqobs_stats_t *st, void *arg);
+
+/* Calls fn (st, arg) for each socket attached to self when the call
+ * begins, in attach order, with a snapshot of that socket taken just
+ * before its call. Safe against zmqobs_attach and zmqobs_detach on other
+ * threads: each socket is visited once with a consistent snapshot, or
+ * not at all when it is detached before the walk reaches it; a detach
+ * that comes after the snapshot never waits for the walk (the walk frees
+ * the block once past it); sockets attached after the call began are not
+ * visited, so the walk always ends.
+ * fn runs with no lock of the library held: it may call any zmqobs
+ * function (zmqobs_format, zmqobs_total_stats, zmqobs_socket_stats,
+ * zmqobs_ready, this function again, ...) and zmqobs_attach or
+ * zmqobs_detach on sockets its thread owns (a socket detached before the
+ * walk reaches it is skipped); it must not call zmqobs_destroy.
+ * Returns 0 once every socket was visited (also when none is attached),
+ * or the first nonzero value fn returned, at once (a -1 from fn comes
+ * back as -1 with whatever errno fn left: return a positive value to
+ * tell it from this function's own errors); -1 with EINVAL for NULL self
+ * or fn. Does not allocate. Any thread, an event callback included (fn
+ * is then bound by the callback's rules too). */
+ZMQOBS_EXPORT int zmqobs_foreach_socket (zmqobs_t *self, zmqobs_socket_fn *fn, void *arg);
+
+/* Fills *out with totals over the sockets attached when the call begins
+ * (a socket detached meanwhile counts with its snapshot, or not at all,
+ * as in zmqobs_foreach_socket):
+ *   - name "*", type -1; attached_ns the earliest attach, uptime_ns the
+ *     longest uptime (both 0 with no socket);
+ *   - summed over the sockets: messages and bytes, errors[op][slot],
+ *     events[], connections, listening, reconnects, handshake_failures[],
+ *     malformed_events, queue_depth, and the histogram (buckets[],
+ *     latency_count, latency_sum_ns; every socket of an observer has the
+ *     observer's bounds, which bucket_count and bounds_ns give); sums
+ *     saturate instead of wrapping;
+ *   - monitor_up 1 when the monitor of every socket is up (also with no
+ *     socket), else 0; last_error_event, last_error_value 0 and
+ *     last_error_endpoint "" (not aggregated: see each socket's);
+ *   - window: exact nearest-rank quantiles, min, max, mean and sum over
+ *     the union of the samples in the sockets' windows (window.count is
+ *     the sum of their counts).
+ * Allocates, and frees before it returns, 8 bytes per sample of ring
+ * capacity per attached socket (8 KiB each by default), then 18 bytes
+ * per sample found plus 10 KiB; zmqobs_format never allocates.
+ * Returns 0, or -1 with EINVAL (NULL argument) or ENOMEM (no memory for
+ * those buffers, or more than 2^32 samples in the union; *out is zeroed
+ * then). Any thread, also from zmqobs_foreach_socket's fn and an event
+ * callback. */
+ZMQOBS_EXPORT int zmqobs_total_stats (zmqobs_t *self, zmqobs_stats_t *out);
+
+/* ------------------------------------------------------------------------
  * Monitor: events, callback and host-driven mode
  * ---------------------------------------------------------------------- */
 

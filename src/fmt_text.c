@@ -136,6 +136,56 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     zmqobs__put_c (o, '\n');
 }
 
+/* Observer-wide totals, added up from the snapshots the report prints. */
+typedef struct {
+    uint64_t connected, accepted, disconnected;
+    uint64_t errors[ZMQOBS_ERRNO_SLOTS][2];
+} text_totals_t;
+
+static void totals_add (text_totals_t *t, const zmqobs_stats_t *st)
+{
+    t->connected += st->events[__builtin_ctz (ZMQ_EVENT_CONNECTED)];
+    t->accepted += st->events[__builtin_ctz (ZMQ_EVENT_ACCEPTED)];
+    t->disconnected += st->events[__builtin_ctz (ZMQ_EVENT_DISCONNECTED)];
+    for (int op = 0; op < 2; op++)
+        for (unsigned i = 0; i < ZMQOBS_ERRNO_SLOTS; i++)
+            t->errors[i][op] += st->errors[op][i];
+}
+
+/* "EFSM send 2, ETERM recv 1, ..." in slot order, or "none". */
+static void text_totals (zmqobs_out_t *o, const text_totals_t *t, size_t n)
+{
+    ZMQOBS__PUT_LIT (o, "totals over ");
+    put_u64 (o, (uint64_t) n);
+    zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
+    ZMQOBS__PUT_LIT (o, "  connections     ");
+    put_u64 (o, t->connected + t->accepted);
+    ZMQOBS__PUT_LIT (o, " established (CONNECTED ");
+    put_u64 (o, t->connected);
+    ZMQOBS__PUT_LIT (o, ", ACCEPTED ");
+    put_u64 (o, t->accepted);
+    ZMQOBS__PUT_LIT (o, "), ");
+    put_u64 (o, t->disconnected);
+    ZMQOBS__PUT_LIT (o, " disconnected\n  errors          ");
+    int any = 0;
+    for (unsigned i = 0; i < ZMQOBS_ERRNO_SLOTS; i++) {
+        const name_t *nm = &zmqobs__errno_names[i];
+        if (!nm->name || (t->errors[i][0] == 0 && t->errors[i][1] == 0))
+            continue;
+        if (any++)
+            ZMQOBS__PUT_LIT (o, ", ");
+        zmqobs__put (o, nm->name, nm->len);
+        for (int op = 0; op < 2; op++)
+            if (t->errors[i][op]) {
+                zmqobs__put_str (o, op == ZMQOBS_OP_SEND ? " send " : " recv ");
+                put_u64 (o, t->errors[i][op]);
+            }
+    }
+    if (!any)
+        ZMQOBS__PUT_LIT (o, "none");
+    zmqobs__put_c (o, '\n');
+}
+
 void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
                        const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
@@ -143,12 +193,16 @@ void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
     put_u64 (o, (uint64_t) n);
     zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
     uint64_t up = LOAD (&zmqobs__test_uptime_ns);
+    text_totals_t totals;
+    memset (&totals, 0, sizeof totals);
     for (size_t i = 0; i < n; i++) {
         zmqobs__socket_snapshot (socks[i], st);
         if (up)
             st->uptime_ns = up;
         text_socket (o, st);
+        totals_add (&totals, st);
     }
+    text_totals (o, &totals, n);
     if (p) {
         ZMQOBS__PUT_LIT (o, "process\n");
         if (p->have & (1u << P_CPU)) {

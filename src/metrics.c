@@ -311,6 +311,21 @@ int zmqobs__socket_snapshot (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
     return 0;
 }
 
+size_t zmqobs__socket_window_copy (const zmqobs_socket_t *s, uint64_t *dst)
+{
+    const zmqobs_hot_t *h = &s->hot;
+    /* acquire, head then ring: as in zmqobs__socket_snapshot */
+    uint64_t head = __atomic_load_n (&h->ring_head, __ATOMIC_ACQUIRE);
+    const uint64_t *ring = __atomic_load_n (&h->ring, __ATOMIC_ACQUIRE);
+    if (!ring)
+        return 0;
+    size_t cap = (size_t) h->ring_mask + 1;
+    size_t n = head < cap ? (size_t) head : cap;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = LOAD (&ring[i]);
+    return n;
+}
+
 int zmqobs_socket_stats (const zmqobs_socket_t *s, zmqobs_stats_t *out)
 {
     if (!s || !out) {

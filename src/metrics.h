@@ -19,6 +19,10 @@ void zmqobs__metrics_fini (zmqobs_socket_t *s);
 /* zmqobs_socket_stats without the argument checks. Takes only the
  * observer's error and scratch locks, each for one socket's copy. */
 int zmqobs__socket_snapshot (const zmqobs_socket_t *s, zmqobs_stats_t *out);
+/* Copies the samples s's latency window holds now (as a snapshot would
+ * see them, in ring order) into dst, which has room for the observer's
+ * ring capacity, and returns how many. No lock; any thread. */
+size_t zmqobs__socket_window_copy (const zmqobs_socket_t *s, uint64_t *dst);
 /* Frees a socket block (registry.c calls it once nothing reads it). */
 void zmqobs__socket_free (zmqobs_socket_t *s);
 

@@ -358,7 +358,10 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
  * the host socket as it was. */
 static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out)
 {
-    uint64_t seq = ADD (&obs->attach_seq, 1) + 1;
+    /* process-wide: an observer may be created at the address of one
+     * just destroyed, whose endpoint names libzmq may not have released */
+    static uint64_t attach_seq;
+    uint64_t seq = ADD (&attach_seq, 1) + 1;
     /* unique per observer and attach: libzmq releases inproc names
      * asynchronously, so a name is never reused */
     snprintf (s->monitor_endpoint, sizeof s->monitor_endpoint, "inproc://zmqobs-monitor-%p-%llu",

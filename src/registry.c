@@ -4,11 +4,14 @@
  * no lock held.
  *
  * Every operation is O(1) (amortised: the name hash and the pin array
- * double when attach needs room). A scrape takes the registry lock once to
- * pin every socket into obs->pinned and once to unpin them; in between it
- * formats with no lock that attach, detach or the drain path takes. A
- * detach that meets a pinned socket leaves its free to the last unpin, so
- * it never waits for a scrape either.
+ * double when attach needs room), except a walk's step past a socket
+ * detached under it, which looks for its successor from the start. A
+ * scrape takes the registry lock once to pin every socket into
+ * obs->pinned and once to unpin them; in between it formats with no lock
+ * that attach, detach or the drain path takes. A walk pins one socket at
+ * a time instead, and holds no lock between its steps. A detach that
+ * meets a pinned socket leaves its free to the last unpin, so it never
+ * waits for a scrape or a walk either.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -93,6 +96,7 @@ int zmqobs__registry_add (zmqobs_t *obs, zmqobs_socket_t *s)
         obs->names[k] = s;
         if (!obs->tail)
             obs->tail = &obs->sockets;
+        s->reg_seq = obs->reg_seq++;
         s->next = NULL;
         s->pprev = obs->tail;
         *obs->tail = s;
@@ -187,6 +191,60 @@ void zmqobs__unpin_sockets (zmqobs_t *obs)
         obs->retired = (zmqobs_socket_t **) (void *) old[-1];
         zmqobs__free (old - 1);
     }
+    pthread_mutex_unlock (&obs->lock);
+}
+
+size_t zmqobs__walk_begin (zmqobs_t *obs, zmqobs_walk_t *w)
+{
+    pthread_mutex_lock (&obs->lock);
+    w->end = obs->reg_seq;
+    w->cur = NULL;
+    size_t n = (size_t) obs->socket_count;
+    pthread_mutex_unlock (&obs->lock);
+    return n;
+}
+
+/* Drops a walk's pin on s; frees s when its detach has returned and no
+ * one else pins it. obs->lock held. */
+static void unpin_one_locked (zmqobs_socket_t *s)
+{
+    if (--s->pins == 0 && s->free_on_unpin)
+        zmqobs__socket_free (s);
+}
+
+zmqobs_socket_t *zmqobs__walk_next (zmqobs_t *obs, zmqobs_walk_t *w)
+{
+    pthread_mutex_lock (&obs->lock);
+    zmqobs_socket_t *prev = w->cur, *next;
+    if (!prev)
+        next = obs->sockets;
+    else if (prev->pprev)
+        next = prev->next; /* still attached: its successor */
+    else {
+        /* detached while the walk held it: the list is in reg_seq order,
+         * so the first socket attached after it comes next */
+        next = obs->sockets;
+        while (next && next->reg_seq < prev->reg_seq)
+            next = next->next;
+    }
+    if (prev)
+        unpin_one_locked (prev);
+    if (next && next->reg_seq >= w->end)
+        next = NULL;
+    if (next)
+        next->pins++;
+    w->cur = next;
+    pthread_mutex_unlock (&obs->lock);
+    return next;
+}
+
+void zmqobs__walk_end (zmqobs_t *obs, zmqobs_walk_t *w)
+{
+    if (!w->cur)
+        return;
+    pthread_mutex_lock (&obs->lock);
+    unpin_one_locked (w->cur);
+    w->cur = NULL;
     pthread_mutex_unlock (&obs->lock);
 }
 

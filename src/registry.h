@@ -25,6 +25,23 @@ int zmqobs__registry_count (zmqobs_t *obs);
  * obs->scrape_lock from pin to unpin. Never allocates. */
 size_t zmqobs__pin_sockets (zmqobs_t *obs, zmqobs_socket_t *const **out);
 void zmqobs__unpin_sockets (zmqobs_t *obs);
+/* A walk over the sockets attached when it began, in attach order, that
+ * holds no lock between its steps: each step pins the socket it returns
+ * (a detach meanwhile leaves its free to the walk) and unpins the one
+ * before. A socket detached before the walk reaches it is skipped;
+ * sockets attached after the walk began are not visited. Any thread;
+ * never allocates. */
+typedef struct {
+    uint64_t end;         /* reg_seq of the first socket not visited */
+    zmqobs_socket_t *cur; /* pinned, NULL before the first step */
+} zmqobs_walk_t;
+/* Starts a walk and returns how many sockets it may visit at most. */
+size_t zmqobs__walk_begin (zmqobs_t *obs, zmqobs_walk_t *w);
+/* Unpins the current socket and pins and returns the next one, or NULL
+ * at the end (nothing pinned then). */
+zmqobs_socket_t *zmqobs__walk_next (zmqobs_t *obs, zmqobs_walk_t *w);
+/* Ends a walk early: unpins the current socket. */
+void zmqobs__walk_end (zmqobs_t *obs, zmqobs_walk_t *w);
 /* Frees the registry's tables (zmqobs_destroy, every socket detached). */
 void zmqobs__registry_fini (zmqobs_t *obs);
 

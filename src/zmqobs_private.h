@@ -131,8 +131,9 @@ struct zmqobs_socket {
     zmqobs_socket_t *next;      /* attach order */
     zmqobs_socket_t **pprev;    /* the pointer that points at s */
     zmqobs_socket_t *name_next; /* chain of the registry's name hash */
-    /* scrapes in progress that pinned s (obs->lock); a detach while
-     * pinned leaves the free to the last unpin */
+    uint64_t reg_seq;           /* attach order, from obs->reg_seq */
+    /* scrapes and walks in progress that pinned s (obs->lock); a detach
+     * while pinned leaves the free to the last unpin */
     unsigned pins;
     int free_on_unpin;
     /* the latest scrape's snapshot, written and read by the formatters
@@ -178,7 +179,7 @@ struct zmqobs {
     int socket_count;
     zmqobs_socket_t **names; /* name hash buckets, name_cap of them */
     size_t name_cap;
-    uint64_t attach_seq; /* makes monitor endpoints unique */
+    uint64_t reg_seq; /* the next socket's reg_seq (obs->lock) */
     /* scrapes: one at a time (they share each socket's snapshot), over a
      * pinned copy of the registry (room kept by attach, so a scrape never
      * allocates); the drain path never takes it */
