@@ -14,6 +14,7 @@
  */
 #include "fmt_common.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------
@@ -46,6 +47,7 @@ typedef struct {
     const zmqobs_stats_t *st;      /* the current socket's snapshot */
     zmqobs_socket_t *const *socks; /* the scrape's pinned sockets */
     size_t nsocks;
+    unsigned yield_at; /* series written since the last yield */
 } prom_t;
 
 static void put_const_labels_slow (zmqobs_out_t *o, const zmqobs_t *obs, int skip_first_comma)
@@ -380,6 +382,10 @@ static void prom_sockets (prom_t *c)
         }
         for (size_t i = 0; i < c->nsocks; i++) {
             zmqobs_socket_t *s = c->socks[i];
+            /* a big scrape yields now and then, so that on a busy machine
+             * the monitors' draining thread gets the CPU it waits for */
+            if ((++c->yield_at & 63) == 0)
+                sched_yield ();
             c->st = &s->scrape;
             prom_socket_labels (c, s);
             if (f->kind == HISTOGRAM)
@@ -447,6 +453,7 @@ void zmqobs__fmt_prom (zmqobs_out_t *o, zmqobs_t *obs, int openmetrics,
     prom_init (&c, obs, openmetrics, o->buf, 0);
     c.o = *o;
     c.socks = socks;
+    c.yield_at = 0;
     c.nsocks = n;
     prom_sockets (&c);
     if (p)

@@ -32,6 +32,8 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -581,6 +583,14 @@ static void *serve_thread (void *arg)
     /* acquire: pairs with the release store in get_or_create; the state
      * outlives this thread (fini joins it first) */
     struct zmqobs_http *h = __atomic_load_n (&obs->http, __ATOMIC_ACQUIRE);
+    /* A scraper flat out must not take the CPU the monitors' draining
+     * needs: when they compete, this thread yields (nice + 10; Linux
+     * threads have nice values of their own, and raising one needs no
+     * privilege). Best effort: the scrape is served either way. */
+    errno = 0;
+    int nice_now = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+    if (errno == 0)
+        (void) setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), nice_now + 10);
     for (;;) {
         pthread_mutex_lock (&h->mu);
         int quit = h->quit;
