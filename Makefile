@@ -252,7 +252,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c
+	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c examples/*.h
 
 clean:
 	rm -rf build lib

@@ -15,7 +15,8 @@
  *     zmq_message_latency_seconds{socket="worker-N"} is the service time
  *     (automatic REQ/REP timing);
  *   - the built-in /metrics, /healthz and /readyz endpoint and the
- *     environment configuration of example_env.h.
+ *     library's configuration from the environment
+ *     (zmqobs_options_from_env, zmqobs_serve_from_env).
  *
  * Clients send a request on a REQ (or DEALER) socket and get it back
  * after the worker's simulated work; "PING" is answered "PONG" at once,
@@ -28,8 +29,8 @@
  *     -w  worker threads, 1..64 (default 4)
  *     -t  simulated work per request in microseconds (default 1000)
  *     -d  exit after this many seconds (default: run until SIGINT/SIGTERM)
- *   Environment: see example_env.h (ZMQOBS_METRICS_ADDR defaults to
- *   tcp://127.0.0.1:9464).
+ *   Environment: the ZMQOBS_* variables of the README (ZMQOBS_METRICS_ADDR
+ *   defaults here to tcp://127.0.0.1:9464).
  *
  * On start it prints "frontend ENDPOINT" and "metrics URL" lines, on exit
  * a summary. Exit status: 0 after a clean stop, 1 on a runtime error, 2
@@ -42,7 +43,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "example_env.h"
+#include "example_util.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -218,9 +219,20 @@ int main (int argc, char **argv)
         usage ();
         return 2;
     }
-    example_env_t env;
-    if (example_env_load (&env, "tcp://127.0.0.1:9464") != 0)
-        return 2;
+    /* this program serves by default; the environment may say otherwise
+     * (set before any thread starts: the environment is not thread-safe) */
+    if (setenv ("ZMQOBS_METRICS_ADDR", "tcp://127.0.0.1:9464", 0) != 0) {
+        perror ("setenv");
+        return 1;
+    }
+    zmqobs_options_t o;
+    zmqobs_options_init (&o);
+    char err[256];
+    if (zmqobs_options_from_env (&o, err, sizeof err) != 0) {
+        int malformed = errno == EINVAL; /* else a log that cannot be opened */
+        fprintf (stderr, "%s\n", err);
+        return malformed ? 2 : 1;
+    }
 
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -237,10 +249,7 @@ int main (int argc, char **argv)
         perror ("zmq_ctx_new");
         return 1;
     }
-    zmqobs_options_t o;
-    zmqobs_options_init (&o);
-    example_env_options (&env, &o);
-    zmqobs_t *obs = zmqobs_new (ctx, &o);
+    zmqobs_t *obs = zmqobs_new (ctx, &o); /* opens ZMQOBS_EVENT_LOG */
     if (!obs) {
         fprintf (stderr, "zmqobs_new: %s\n", strerror (errno));
         zmq_ctx_term (ctx);
@@ -251,9 +260,9 @@ int main (int argc, char **argv)
     long started = 0;
     zmqobs_socket_t *front = NULL, *back = NULL;
     void *fsock = NULL, *bsock = NULL;
-    int env_rc = example_env_start (&env, obs);
-    if (env_rc != 0) {
-        status = env_rc;
+    int serve_rc = example_serve (obs);
+    if (serve_rc != 0) {
+        status = serve_rc;
         goto done;
     }
     fsock = zmq_socket (ctx, ZMQ_ROUTER);
@@ -378,8 +387,7 @@ done:
     fflush (stdout);
     zmqobs_detach (&front);
     zmqobs_detach (&back);
-    zmqobs_destroy (&obs);
-    example_env_close (&env);
+    zmqobs_destroy (&obs); /* closes the event log */
     if (fsock)
         zmq_close (fsock);
     if (bsock)

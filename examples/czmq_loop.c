@@ -37,8 +37,8 @@
  *                   end zloop_start
  *     METRICS_ADDR  tcp://HOST:PORT for the HTTP endpoint, or off; it
  *                   overrides ZMQOBS_METRICS_ADDR
- *   Environment: see example_env.h; ZMQOBS_METRICS_ADDR defaults here to
- *   tcp://127.0.0.1:0 (any free port).
+ *   Environment: the ZMQOBS_* variables of the README; ZMQOBS_METRICS_ADDR
+ *   defaults here to tcp://127.0.0.1:0 (any free port).
  *
  * On start it prints "rep ENDPOINT" and "metrics URL", on exit "served N
  * requests" and the report. Exit status: 0 after a clean stop, 1 on a
@@ -55,7 +55,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "example_env.h"
+#include "example_util.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -171,18 +171,27 @@ int main (int argc, char **argv)
     if (argc > 2 && example_parse_long ("MAX_REQUESTS", argv[2], 0, 1000000000, &max_requests) != 0)
         return 2;
 
-    example_env_t env;
-    if (example_env_load (&env, "tcp://127.0.0.1:0") != 0)
+    /* METRICS_ADDR overrides the environment, which overrides this
+     * program's default; zmqobs_options_from_env checks the result, and
+     * zmqobs_serve_from_env serves it. Set before any thread starts (the
+     * environment is not thread-safe; zsys_init starts threads). */
+    const char *m = argc > 3 ? argv[3] : NULL;
+    if (m && strcmp (m, "off") != 0 && strncmp (m, "tcp://", 6) != 0) {
+        fprintf (stderr, "METRICS_ADDR: '%s' is not tcp://HOST:PORT or off\n", m);
         return 2;
-    if (argc > 3) {
-        const char *m = argv[3];
-        if (strcmp (m, "off") == 0)
-            env.metrics_addr[0] = '\0';
-        else if (strncmp (m, "tcp://", 6) != 0 || strlen (m) >= sizeof env.metrics_addr) {
-            fprintf (stderr, "METRICS_ADDR: '%s' is not tcp://HOST:PORT or off\n", m);
-            return 2;
-        } else
-            snprintf (env.metrics_addr, sizeof env.metrics_addr, "%s", m);
+    }
+    if (setenv ("ZMQOBS_METRICS_ADDR", m ? m : "tcp://127.0.0.1:0", m != NULL) != 0) {
+        perror ("setenv");
+        return 1;
+    }
+    zmqobs_options_t opts;
+    zmqobs_options_init (&opts);
+    opts.host_driven = 1;
+    char err[256];
+    if (zmqobs_options_from_env (&opts, err, sizeof err) != 0) {
+        int malformed = errno == EINVAL; /* else a log that cannot be opened */
+        fprintf (stderr, "%s\n", err);
+        return malformed ? 2 : 1;
     }
 
     /* CZMQ's global context; zsys_init also installs its SIGINT/SIGTERM
@@ -209,11 +218,7 @@ int main (int argc, char **argv)
         goto done;
     }
 
-    zmqobs_options_t opts;
-    zmqobs_options_init (&opts);
-    opts.host_driven = 1;
-    example_env_options (&env, &opts);
-    app.obs = zmqobs_new (ctx, &opts);
+    app.obs = zmqobs_new (ctx, &opts); /* opens ZMQOBS_EVENT_LOG */
     if (!app.obs) {
         fprintf (stderr, "zmqobs_new: %s\n", strerror (errno));
         goto done;
@@ -223,9 +228,9 @@ int main (int argc, char **argv)
         fprintf (stderr, "zmqobs_attach: %s\n", strerror (errno));
         goto done;
     }
-    int env_rc = example_env_start (&env, app.obs); /* exporter, event log */
-    if (env_rc != 0) {
-        status = env_rc;
+    int serve_rc = example_serve (app.obs);
+    if (serve_rc != 0) {
+        status = serve_rc;
         goto done;
     }
     printf ("rep %s\n", zsock_endpoint (rep));
@@ -298,9 +303,8 @@ done:
     /* detach before the socket is destroyed; the observer's own sockets
      * must be gone before zsys_shutdown terminates the context */
     zmqobs_detach (&app.rep);
-    zmqobs_destroy (&app.obs);
+    zmqobs_destroy (&app.obs); /* closes the event log */
     zsock_destroy (&rep);
-    example_env_close (&env);
     zsys_shutdown ();
     return status;
 }

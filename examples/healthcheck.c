@@ -24,7 +24,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "example_env.h"
+#include "example_util.h"
 
 #include <stdio.h>
 #include <string.h>

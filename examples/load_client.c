@@ -20,7 +20,8 @@
  *     -s  request size in bytes, 4..65536 (default 64)
  *     -T  reply timeout in ms before the socket is recycled (default 2000)
  *     -H  keep the connections open this long after the load (default 0)
- *   Environment: see example_env.h (ZMQOBS_METRICS_ADDR defaults to off).
+ *   Environment: the ZMQOBS_* variables of the README (unset
+ *   ZMQOBS_METRICS_ADDR: nothing served).
  *
  * The last line is machine-readable:
  *   TOTAL clients=4 requests=N replies=N timeouts=0 errors=0 p50_us=.. p95_us=.. p99_us=..
@@ -29,7 +30,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "example_env.h"
+#include "example_util.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -236,9 +237,14 @@ int main (int argc, char **argv)
     }
     if (!requests && !duration)
         duration = 5;
-    example_env_t env;
-    if (example_env_load (&env, "off") != 0)
-        return 2;
+    zmqobs_options_t o;
+    zmqobs_options_init (&o);
+    char err[256];
+    if (zmqobs_options_from_env (&o, err, sizeof err) != 0) {
+        int malformed = errno == EINVAL; /* else a log that cannot be opened */
+        fprintf (stderr, "%s\n", err);
+        return malformed ? 2 : 1;
+    }
 
     struct sigaction sa;
     memset (&sa, 0, sizeof sa);
@@ -253,10 +259,7 @@ int main (int argc, char **argv)
         perror ("zmq_ctx_new");
         return 1;
     }
-    zmqobs_options_t o;
-    zmqobs_options_init (&o);
-    example_env_options (&env, &o);
-    zmqobs_t *obs = zmqobs_new (ctx, &o);
+    zmqobs_t *obs = zmqobs_new (ctx, &o); /* opens ZMQOBS_EVENT_LOG */
     if (!obs) {
         fprintf (stderr, "zmqobs_new: %s\n", strerror (errno));
         zmq_ctx_term (ctx);
@@ -266,9 +269,9 @@ int main (int argc, char **argv)
     static client_t cl[MAX_CLIENTS];
     pthread_t th[MAX_CLIENTS];
     long started = 0;
-    int env_rc = example_env_start (&env, obs);
-    if (env_rc != 0) {
-        status = env_rc;
+    int serve_rc = example_serve (obs);
+    if (serve_rc != 0) {
+        status = serve_rc;
         goto done;
     }
     double deadline = now_s () + (double) duration;
@@ -319,8 +322,7 @@ int main (int argc, char **argv)
     fflush (stdout);
     status = (!failed && errors == 0 && timeouts == 0 && replies == sent) ? 0 : 1;
 done:
-    zmqobs_destroy (&obs);
-    example_env_close (&env);
+    zmqobs_destroy (&obs); /* closes the event log */
     zmq_ctx_term (ctx);
     return status;
 }

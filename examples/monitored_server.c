@@ -10,10 +10,12 @@
  * by the request.
  *
  * Exporter: it also serves /metrics, /healthz and /readyz, configured from
- * the environment (see example_env.h): ZMQOBS_METRICS_ADDR (default
- * tcp://127.0.0.1:9464, "off" to disable), ZMQOBS_SERVICE,
+ * the environment by the library (zmqobs_options_from_env,
+ * zmqobs_serve_from_env; the README's table): ZMQOBS_METRICS_ADDR (default
+ * here tcp://127.0.0.1:9464, "off" to disable), ZMQOBS_SERVICE,
  * ZMQOBS_SAMPLE_EVERY (default here 1), ZMQOBS_EVENT_LOG (JSON lines
- * instead of the printed events). A malformed value exits with status 2.
+ * instead of the printed events). A malformed value exits with status 2,
+ * an event log that cannot be opened with status 1.
  *     curl -s http://127.0.0.1:9464/metrics
  *
  * Run it:
@@ -29,7 +31,7 @@
 #include <zmq.h>
 #include <zmqobs.h>
 
-#include "example_env.h"
+#include "example_util.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -107,9 +109,21 @@ int main (int argc, char **argv)
     long max_requests = argc > 2 ? atol (argv[2]) : 0;
     long max_seconds = argc > 3 ? atol (argv[3]) : 0;
 
-    example_env_t env;
-    if (example_env_load (&env, "tcp://127.0.0.1:9464") != 0)
-        return 2;
+    /* defaults of this program, which the environment overrides (set
+     * before any thread starts: the environment is not thread-safe) */
+    if (setenv ("ZMQOBS_METRICS_ADDR", "tcp://127.0.0.1:9464", 0) != 0) {
+        perror ("setenv");
+        return 1;
+    }
+    zmqobs_options_t opts;
+    zmqobs_options_init (&opts);
+    opts.latency_sample_every = 1; /* time every request: it is a demo */
+    char err[256];
+    if (zmqobs_options_from_env (&opts, err, sizeof err) != 0) {
+        int malformed = errno == EINVAL; /* else a log that cannot be opened */
+        fprintf (stderr, "%s\n", err);
+        return malformed ? 2 : 1;
+    }
 
     signal (SIGINT, on_signal);
     signal (SIGTERM, on_signal);
@@ -124,16 +138,13 @@ int main (int argc, char **argv)
     zmqobs_socket_t *sock = NULL;
     void *rep = NULL;
 
-    zmqobs_options_t opts;
-    zmqobs_options_init (&opts);
-    opts.latency_sample_every = 1; /* time every request: it is a demo */
-    example_env_options (&env, &opts);
-    obs = zmqobs_new (ctx, &opts);
+    obs = zmqobs_new (ctx, &opts); /* opens ZMQOBS_EVENT_LOG */
     if (!obs) {
         perror ("zmqobs_new");
         goto done;
     }
-    if (zmqobs_on_event (obs, print_event, NULL) != 0) {
+    /* the JSON log, when configured, takes the place of the printed events */
+    if (!opts.event_log && zmqobs_on_event (obs, print_event, NULL) != 0) {
         perror ("zmqobs_on_event");
         goto done;
     }
@@ -154,9 +165,9 @@ int main (int argc, char **argv)
         fprintf (stderr, "zmq_bind %s: %s\n", endpoint, zmq_strerror (errno));
         goto done;
     }
-    int env_rc = example_env_start (&env, obs); /* exporter and event log */
-    if (env_rc != 0) {
-        rc = env_rc;
+    int serve_rc = example_serve (obs);
+    if (serve_rc != 0) {
+        rc = serve_rc;
         goto done;
     }
     printf ("serving on %s (PING -> PONG, anything else -> ACK ...)\n", endpoint);
@@ -207,8 +218,7 @@ done:
     zmqobs_detach (&sock);
     if (rep)
         zmq_close (rep);
-    zmqobs_destroy (&obs);
-    example_env_close (&env);
+    zmqobs_destroy (&obs); /* closes the event log */
     zmq_ctx_term (ctx);
     return rc;
 }

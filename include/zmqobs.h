@@ -168,7 +168,11 @@ typedef struct zmqobs_label {
 /* Options for zmqobs_new. A zero-filled struct, or NULL, means defaults;
  * zmqobs_options_init fills one with the defaults spelled out. The observer
  * copies everything it needs (strings and arrays included) during
- * zmqobs_new, so the struct may be freed afterwards. */
+ * zmqobs_new, so the struct may be freed afterwards.
+ * zmqobs_options_from_env (below) fills it from ZMQOBS_* variables.
+ * New fields are added at the end only; while the version is 0.x the
+ * struct may still grow, so a program must be built against the header
+ * of the library it runs with. */
 typedef struct zmqobs_options {
     /* Monitor event mask passed to zmq_socket_monitor; 0 = ZMQ_EVENT_ALL. */
     uint32_t events;
@@ -206,6 +210,20 @@ typedef struct zmqobs_options {
     size_t label_count;
     /* 1: leave out the process_* metrics (on by default). */
     int no_process_metrics;
+    /* The value of a constant label named "service" (valid UTF-8); NULL
+     * or "" = none. It replaces the value of a label named "service" in
+     * labels, if there is one, and is added after them otherwise (at most
+     * ZMQOBS_LABELS_MAX labels in all). */
+    const char *service;
+    /* A JSON-lines event log: zmqobs_new opens this path for appending
+     * (created if missing, mode 0666 less the umask, close-on-exec), or
+     * takes the process's stderr for "-", and installs zmqobs_json_log
+     * writing to it as the event callback. NULL = none; "" is invalid. The
+     * observer owns a file it opened and closes it in zmqobs_destroy (not
+     * before: a later zmqobs_on_event replaces the callback, and the file
+     * stays open, unused, until then); stderr is never closed. The path
+     * is not kept. */
+    const char *event_log;
 } zmqobs_options_t;
 
 /* Fills *opts with the defaults. Returns 0, or -1 with EINVAL for NULL. */
@@ -218,9 +236,13 @@ ZMQOBS_EXPORT int zmqobs_options_init (zmqobs_options_t *opts);
  * background thread.
  * Returns the observer, or NULL with errno EINVAL (NULL context, invalid
  * option: ring capacity not a power of two, unsorted, zero or too large
- * buckets, bad prefix or label name), EFAULT (zmq_ctx is not a context
- * handle; a context already terminated is freed memory and cannot be
- * detected), ENOMEM, or an errno from pthread_create or libzmq. Any
+ * buckets, bad prefix or label name, a label or service value that is not
+ * UTF-8, more than ZMQOBS_LABELS_MAX labels, an empty event_log),
+ * EFAULT (zmq_ctx is not a context handle; a context already terminated
+ * is freed memory and cannot be detected), an errno of open(2) when
+ * event_log cannot be opened (ENOENT, EACCES, EISDIR, ENOTDIR, EROFS,
+ * ...; it is opened after the options are checked and before any thread
+ * starts), ENOMEM, or an errno from pthread_create or libzmq. Any
  * thread. */
 ZMQOBS_EXPORT zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts);
 
@@ -599,6 +621,68 @@ ZMQOBS_EXPORT int zmqobs_serve_stop (zmqobs_t *self);
  * plain-text reason per socket into it with snprintf semantics. Returns -1
  * with EINVAL for NULL self. Any thread. */
 ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
+
+/* ------------------------------------------------------------------------
+ * Configuration from the environment
+ *
+ *   ZMQOBS_METRICS_ADDR  "off", or an endpoint for zmqobs_serve
+ *                        (tcp://HOST:PORT); unset = off
+ *   ZMQOBS_SERVICE       options.service: 1..128 bytes of printable UTF-8
+ *   ZMQOBS_SAMPLE_EVERY  options.latency_sample_every: 1..1000000, or
+ *                        "off" for ZMQOBS_SAMPLE_NEVER
+ *   ZMQOBS_EVENT_LOG     options.event_log: a file path, or "-" for stderr
+ *
+ * Parsing is strict: an empty value, a sign, spaces, trailing characters
+ * or an out-of-range number is an error, never a default. Both functions
+ * call getenv(3): the caller must not change the environment (setenv,
+ * unsetenv, putenv, clearenv, writes to environ) from another thread
+ * while they run, and must keep ZMQOBS_SERVICE and ZMQOBS_EVENT_LOG
+ * unchanged from zmqobs_options_from_env until zmqobs_new returns (see
+ * below).
+ * ---------------------------------------------------------------------- */
+
+/* Applies the ZMQOBS_* variables that are set onto *opts, which the
+ * caller has initialised (zmqobs_options_init) and may have filled
+ * already: a variable that is set overrides the field, one that is unset
+ * leaves it alone. ZMQOBS_SERVICE sets opts->service, ZMQOBS_SAMPLE_EVERY
+ * opts->latency_sample_every, ZMQOBS_EVENT_LOG opts->event_log.
+ * ZMQOBS_METRICS_ADDR is checked too (zmqobs_serve_from_env reads it),
+ * so that one call reports every malformed variable before anything is
+ * created. A ZMQOBS_EVENT_LOG file is opened for appending (created if
+ * missing) and closed again at once, so that a log that cannot be
+ * written is reported here with its name; a FIFO or a socket is left to
+ * zmqobs_new.
+ *
+ * The strings put into opts are getenv's: they point into the
+ * environment and stay valid until that variable is changed or unset or
+ * the environment is replaced. zmqobs_new copies the service value and
+ * opens the log, so they must stay unchanged until zmqobs_new returns.
+ *
+ * Returns 0 (and err, when errsize > 0, holds ""), or -1 with errno set
+ * and a one-line message in err naming the variable and what is wrong,
+ * e.g. "ZMQOBS_SAMPLE_EVERY: '12x' is not a whole number from 1 to
+ * 1000000 or off" (values are quoted with bytes outside printable ASCII,
+ * the quote and the backslash as \xHH, and cut after 64 bytes): EINVAL
+ * for a malformed value (or NULL opts, or err NULL with errsize > 0), or
+ * the errno of open(2) (ENOENT, EACCES, EISDIR, ...) for a
+ * ZMQOBS_EVENT_LOG that cannot be opened. err has snprintf semantics: at
+ * most errsize bytes, NUL-terminated when errsize > 0; (NULL, 0) drops
+ * the message. Variables are checked in the order of the list above,
+ * ZMQOBS_METRICS_ADDR first, and the first problem is reported; on
+ * failure *opts is left unchanged. Any thread (see above on the
+ * environment). */
+ZMQOBS_EXPORT int zmqobs_options_from_env (zmqobs_options_t *opts, char *err, size_t errsize);
+
+/* Serves /metrics, /healthz and /readyz as ZMQOBS_METRICS_ADDR says:
+ * unset or "off" serves nothing; anything else is passed to
+ * zmqobs_serve, with its syntax. Returns the TCP port served (1..65535,
+ * the one picked when the address asked for port 0 or *), 0 when
+ * ZMQOBS_METRICS_ADDR is unset or "off", or -1 with errno EINVAL (NULL
+ * self, or a malformed value, the empty string included) or any errno of
+ * zmqobs_serve (EALREADY, EADDRINUSE, EADDRNOTAVAIL, EACCES, ENOMEM, ...),
+ * or ENOTCONN if another thread stopped serving before the port was
+ * read. Any thread (see above on the environment). */
+ZMQOBS_EXPORT int zmqobs_serve_from_env (zmqobs_t *self);
 
 #ifdef __cplusplus
 }

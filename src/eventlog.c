@@ -6,9 +6,11 @@
  */
 #include "eventlog.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *arg)
 {
@@ -134,4 +136,30 @@ void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg)
         zmqobs__free (heap);
     }
     fflush (out);
+}
+
+FILE *zmqobs__eventlog_open (const char *path, int *owned)
+{
+    if (!path || !*path || !owned) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (strcmp (path, "-") == 0) {
+        *owned = 0;
+        return stderr;
+    }
+    /* open(2) rather than fopen's "a": close-on-exec, so a child the host
+     * starts does not inherit the log, and no controlling terminal */
+    int fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen (fd, "a");
+    if (!f) {
+        int err = errno;
+        close (fd);
+        errno = err;
+        return NULL;
+    }
+    *owned = 1;
+    return f;
 }

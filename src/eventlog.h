@@ -18,4 +18,11 @@ int zmqobs__in_callback (const zmqobs_t *obs);
  * snprintf semantics; 0 for an incomplete info. Exposed for tests. */
 size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size);
 
+/* Opens the destination of options.event_log: "-" is the process's
+ * stderr (*owned = 0), anything else a file opened for appending, created
+ * if missing with mode 0666 less the umask, close-on-exec (*owned = 1:
+ * the caller fcloses it). Returns the stream, or NULL with errno EINVAL
+ * (NULL or empty path) or an errno of open(2) or fdopen(3). */
+FILE *zmqobs__eventlog_open (const char *path, int *owned);
+
 #endif /* ZMQOBS_EVENTLOG_H */

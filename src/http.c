@@ -23,6 +23,7 @@
 #include "http.h"
 
 #include "http_conn.h"
+#include "http_parse.h"
 
 #include "accept.h"
 #include "loop.h"
@@ -205,77 +206,8 @@ void zmqobs__http_set_timeouts (zmqobs_t *obs, long idle_ms, long request_ms, lo
 }
 
 /* ------------------------------------------------------------------------
- * Endpoint parsing and the listener
+ * The listener (zmqobs__http_parse_endpoint reads the endpoint)
  * ---------------------------------------------------------------------- */
-
-/* "tcp://HOST:PORT": HOST is an IPv4 address, "*" (every IPv4
- * interface, as 0.0.0.0), "localhost" (127.0.0.1) or a bracketed IPv6
- * address; PORT is 0..65535 or "*" (any free port). Host names are not
- * resolved, so serving never waits on DNS. */
-static int parse_endpoint (const char *ep, struct sockaddr_storage *ss, socklen_t *sl)
-{
-    if (strncmp (ep, "tcp://", 6) != 0)
-        return -1;
-    const char *host = ep + 6;
-    const char *colon;
-    char hbuf[64];
-    size_t hlen;
-    memset (ss, 0, sizeof *ss);
-    if (*host == '[') {
-        const char *close_br = strchr (host, ']');
-        if (!close_br || close_br[1] != ':')
-            return -1;
-        hlen = (size_t) (close_br - host - 1);
-        colon = close_br + 1;
-        if (hlen == 0 || hlen >= sizeof hbuf)
-            return -1;
-        memcpy (hbuf, host + 1, hlen);
-        hbuf[hlen] = '\0';
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) ss;
-        a6->sin6_family = AF_INET6;
-        if (inet_pton (AF_INET6, hbuf, &a6->sin6_addr) != 1)
-            return -1;
-        *sl = sizeof *a6;
-    } else {
-        colon = strrchr (host, ':');
-        if (!colon)
-            return -1;
-        hlen = (size_t) (colon - host);
-        if (hlen == 0 || hlen >= sizeof hbuf)
-            return -1;
-        memcpy (hbuf, host, hlen);
-        hbuf[hlen] = '\0';
-        struct sockaddr_in *a4 = (struct sockaddr_in *) ss;
-        a4->sin_family = AF_INET;
-        if (strcmp (hbuf, "*") == 0)
-            a4->sin_addr.s_addr = htonl (INADDR_ANY);
-        else if (strcmp (hbuf, "localhost") == 0)
-            a4->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-        else if (inet_pton (AF_INET, hbuf, &a4->sin_addr) != 1)
-            return -1;
-        *sl = sizeof *a4;
-    }
-    const char *port = colon + 1;
-    long p = 0;
-    if (strcmp (port, "*") == 0)
-        p = 0;
-    else {
-        if (*port == '\0' || strlen (port) > 5)
-            return -1;
-        for (const char *d = port; *d; d++) {
-            if (*d < '0' || *d > '9')
-                return -1;
-            p = p * 10 + (*d - '0');
-        }
-        if (p > 65535)
-            return -1;
-    }
-    if (ss->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *) ss)->sin6_port = htons ((uint16_t) p);
-    else
-        ((struct sockaddr_in *) ss)->sin_port = htons ((uint16_t) p);
-    return 0;
-}
 
 static int open_listener (const struct sockaddr_storage *ss, socklen_t sl, int *port)
 {
@@ -309,7 +241,7 @@ int zmqobs_serve (zmqobs_t *self, const char *endpoint)
 {
     struct sockaddr_storage ss;
     socklen_t sl = 0;
-    if (!self || !endpoint || parse_endpoint (endpoint, &ss, &sl) != 0) {
+    if (!self || !endpoint || zmqobs__http_parse_endpoint (endpoint, &ss, &sl) != 0) {
         errno = EINVAL;
         return -1;
     }

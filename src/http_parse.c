@@ -1,12 +1,15 @@
 /*
  * http_parse.c - the HTTP/1.x request head parser: pure, bounded, never
  * reads past the buffer's length, refuses invalid bytes as soon as it
- * sees them (fuzzed). It knows nothing of sockets.
+ * sees them (fuzzed); and the parser of zmqobs_serve's endpoint. Neither
+ * touches a socket.
  *
  * SPDX-License-Identifier: MIT
  */
 #include "http_parse.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 /* Empty lines ignored before a request line (RFC 9112 asks for at least
@@ -296,4 +299,86 @@ int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out)
     out->path_len = q ? (size_t) (q - target) : tlen;
     out->keep_alive = out->version_minor >= 1 ? !close_tok : (keep_tok && !close_tok);
     return (int) pos;
+}
+
+/* ------------------------------------------------------------------------
+ * The endpoint of zmqobs_serve: pure, no name resolution.
+ * ---------------------------------------------------------------------- */
+
+/* "tcp://HOST:PORT": HOST is an IPv4 address, "*" (every IPv4
+ * interface, as 0.0.0.0), "localhost" (127.0.0.1) or a bracketed IPv6
+ * address; PORT is 0..65535 or "*" (any free port). Host names are not
+ * resolved, so serving never waits on DNS. */
+static int parse_endpoint (const char *ep, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    if (strncmp (ep, "tcp://", 6) != 0)
+        return -1;
+    const char *host = ep + 6;
+    const char *colon;
+    char hbuf[64];
+    size_t hlen;
+    memset (ss, 0, sizeof *ss);
+    if (*host == '[') {
+        const char *close_br = strchr (host, ']');
+        if (!close_br || close_br[1] != ':')
+            return -1;
+        hlen = (size_t) (close_br - host - 1);
+        colon = close_br + 1;
+        if (hlen == 0 || hlen >= sizeof hbuf)
+            return -1;
+        memcpy (hbuf, host + 1, hlen);
+        hbuf[hlen] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *) ss;
+        a6->sin6_family = AF_INET6;
+        if (inet_pton (AF_INET6, hbuf, &a6->sin6_addr) != 1)
+            return -1;
+        *sl = sizeof *a6;
+    } else {
+        colon = strrchr (host, ':');
+        if (!colon)
+            return -1;
+        hlen = (size_t) (colon - host);
+        if (hlen == 0 || hlen >= sizeof hbuf)
+            return -1;
+        memcpy (hbuf, host, hlen);
+        hbuf[hlen] = '\0';
+        struct sockaddr_in *a4 = (struct sockaddr_in *) ss;
+        a4->sin_family = AF_INET;
+        if (strcmp (hbuf, "*") == 0)
+            a4->sin_addr.s_addr = htonl (INADDR_ANY);
+        else if (strcmp (hbuf, "localhost") == 0)
+            a4->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+        else if (inet_pton (AF_INET, hbuf, &a4->sin_addr) != 1)
+            return -1;
+        *sl = sizeof *a4;
+    }
+    const char *port = colon + 1;
+    long p = 0;
+    if (strcmp (port, "*") == 0)
+        p = 0;
+    else {
+        if (*port == '\0' || strlen (port) > 5)
+            return -1;
+        for (const char *d = port; *d; d++) {
+            if (*d < '0' || *d > '9')
+                return -1;
+            p = p * 10 + (*d - '0');
+        }
+        if (p > 65535)
+            return -1;
+    }
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *) ss)->sin6_port = htons ((uint16_t) p);
+    else
+        ((struct sockaddr_in *) ss)->sin_port = htons ((uint16_t) p);
+    return 0;
+}
+
+int zmqobs__http_parse_endpoint (const char *ep, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    if (!ep || !ss || !sl || parse_endpoint (ep, ss, sl) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * http_parse.h - the pure HTTP/1.x request head parser (http_parse.c).
+ * http_parse.h - the pure HTTP/1.x request head parser and the parser of
+ * zmqobs_serve's endpoint (http_parse.c).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -7,6 +8,8 @@
 #define ZMQOBS_HTTP_PARSE_H
 
 #include "base.h"
+
+#include <sys/socket.h>
 
 /* Request limits of the built-in endpoint. */
 #define ZMQOBS__HTTP_HEAD_MAX 8192  /* request line + headers, bytes */
@@ -35,5 +38,12 @@ typedef struct zmqobs_http_request {
  * EINVAL (NULL out, or NULL buf with len > 0). Invalid bytes are refused
  * as soon as they are seen, complete line or not. */
 int zmqobs__http_parse (const char *buf, size_t len, zmqobs_http_request_t *out);
+
+/* Parses a zmqobs_serve endpoint, "tcp://HOST:PORT" (HOST an IPv4
+ * address, "*" for every IPv4 interface, "localhost" or a bracketed IPv6
+ * address; PORT 0..65535 or "*"), into *ss and *sl. Pure: names are never
+ * resolved. Returns 0, or -1 with errno EINVAL (NULL argument, anything
+ * else). */
+int zmqobs__http_parse_endpoint (const char *ep, struct sockaddr_storage *ss, socklen_t *sl);
 
 #endif /* ZMQOBS_HTTP_PARSE_H */

@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include "eventlog.h"
 #include "http.h"
 #include "monitor.h"
 #include "metrics.h"
@@ -110,9 +111,24 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
             if (strcmp (l->name, o->labels[j].name) == 0)
                 goto invalid;
     }
-    for (size_t i = 0; i < o->label_count; i++) {
-        obs->label_names[i] = dup_string (o->labels[i].name);
-        obs->label_values[i] = dup_string (o->labels[i].value);
+    /* the service value replaces a label named service, or follows the
+     * labels (service_at == label_count) */
+    const char *service = o->service && *o->service ? o->service : NULL;
+    size_t service_at = o->label_count;
+    if (service) {
+        if (!zmqobs__valid_utf8 (service, strlen (service)))
+            goto invalid;
+        for (size_t i = 0; i < o->label_count; i++)
+            if (strcmp (o->labels[i].name, "service") == 0)
+                service_at = i;
+        if (service_at == o->label_count && o->label_count == ZMQOBS_LABELS_MAX)
+            goto invalid;
+    }
+    size_t total = o->label_count + (service && service_at == o->label_count);
+    for (size_t i = 0; i < total; i++) {
+        int from_service = service && i == service_at;
+        obs->label_names[i] = dup_string (i < o->label_count ? o->labels[i].name : "service");
+        obs->label_values[i] = dup_string (from_service ? service : o->labels[i].value);
         obs->label_count = i + 1;
         if (!obs->label_names[i] || !obs->label_values[i])
             return -1;
@@ -130,6 +146,8 @@ static void free_observer (zmqobs_t *obs)
         zmqobs__free (obs->label_names[i]);
         zmqobs__free (obs->label_values[i]);
     }
+    if (obs->event_log_owned)
+        fclose (obs->event_log); /* no callback runs any more */
     zmqobs__free (obs->scratch);
     zmqobs__registry_fini (obs);
     pthread_mutex_destroy (&obs->error_lock);
@@ -168,6 +186,13 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     obs->start_mono_ns = zmqobs__now_ns ();
     if (apply_options (obs, opts) != 0)
         goto fail;
+    if (opts && opts->event_log) {
+        obs->event_log = zmqobs__eventlog_open (opts->event_log, &obs->event_log_owned);
+        if (!obs->event_log)
+            goto fail;
+        obs->event_fn = zmqobs_json_log; /* no thread runs yet: no lock */
+        obs->event_arg = obs->event_log;
+    }
     /* calloc: the window's bin counts and marks must start clear */
     obs->scratch = zmqobs__calloc (1, zmqobs__window_scratch_size (obs->ring_capacity));
     if (!obs->scratch)

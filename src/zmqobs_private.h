@@ -201,6 +201,10 @@ struct zmqobs {
     pthread_mutex_t cb_lock;
     zmqobs_event_fn *event_fn;
     void *event_arg;
+    /* the log of options.event_log, NULL for none; closed by
+     * zmqobs_destroy when event_log_owned (stderr is not) */
+    FILE *event_log;
+    int event_log_owned;
 
     struct zmqobs_monitor *monitor; /* reader.h */
     struct zmqobs_loop *loop;       /* loop.h */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_http_examples.sh - the examples' command lines and environment
-# configuration (examples/example_env.h), and the healthcheck tool:
+# configuration (zmqobs_options_from_env, zmqobs_serve_from_env), and the
+# healthcheck tool:
 #   - every malformed ZMQOBS_* value or option: exit 2 and a message that
 #     names it; runtime failures: exit 1;
 #   - ZMQOBS_SERVICE, ZMQOBS_SAMPLE_EVERY and ZMQOBS_EVENT_LOG take effect;
