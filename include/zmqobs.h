@@ -482,11 +482,12 @@ typedef enum zmqobs_format {
     ZMQOBS_FORMAT_TEXT            /* a human report */
 } zmqobs_format_t;
 
-/* Writes every attached socket's metrics (and the process metrics unless
- * turned off) in the given format into buf, with snprintf semantics: at
- * most size bytes, NUL-terminated when size > 0; returns the length the
- * whole output needs (without the NUL), so (NULL, 0) measures. No heap
- * allocation. Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
+/* Writes every attached socket's metrics, the application metrics (see
+ * zmqobs_counter_new) and the process metrics (unless turned off) in the
+ * given format into buf, with snprintf semantics: at most size bytes,
+ * NUL-terminated when size > 0; returns the length the whole output
+ * needs (without the NUL), so (NULL, 0) measures. No heap allocation.
+ * Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
  * unknown format) or EOVERFLOW (output longer than INT_MAX). Any thread. */
 ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size);
 

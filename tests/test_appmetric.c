@@ -264,6 +264,35 @@ START_TEST (test_exact_output)
 }
 END_TEST
 
+/* snprintf semantics at every size: the same length returned, the
+ * longest prefix that fits, always terminated. */
+START_TEST (test_truncation)
+{
+    testutil_watchdog (120);
+    app_t a;
+    app_setup (&a);
+    for (int fmt = 0; fmt < 4; fmt++) {
+        char *full = format_all (a.obs, (zmqobs_format_t) fmt);
+        size_t len = strlen (full);
+        char *buf = malloc (len + 2);
+        ck_assert_ptr_nonnull (buf);
+        int bad = 0;
+        for (size_t size = 0; size <= len + 1; size++) {
+            memset (buf, 'X', len + 2);
+            int n = zmqobs_format (a.obs, (zmqobs_format_t) fmt, size ? buf : NULL, size);
+            size_t keep = size ? (size - 1 < len ? size - 1 : len) : 0;
+            bad += n != (int) len;
+            bad += size && (memcmp (buf, full, keep) != 0 || buf[keep] != '\0');
+            bad += size > 0 && size <= len && buf[size] != 'X'; /* nothing past size */
+        }
+        ck_assert_int_eq (bad, 0);
+        free (buf);
+        free (full);
+    }
+    app_teardown (&a);
+}
+END_TEST
+
 /* Beside sockets: the application families come after the socket
  * families and before process_*, in both text formats. */
 START_TEST (test_order_with_sockets_and_process)
@@ -1280,6 +1309,7 @@ int main (void)
     Suite *suite = suite_create ("appmetric");
     TCase *tc = testutil_tcase (suite, "output", 60);
     tcase_add_test (tc, test_exact_output);
+    tcase_add_test (tc, test_truncation);
     tcase_add_test (tc, test_order_with_sockets_and_process);
     tcase_add_test (tc, test_empty);
     tcase_add_test (tc, test_special_values);
