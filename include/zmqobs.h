@@ -247,13 +247,14 @@ ZMQOBS_EXPORT int zmqobs_options_init (zmqobs_options_t *opts);
 ZMQOBS_EXPORT zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts);
 
 /* Detaches every attached socket (as zmqobs_detach does), stops serving
- * HTTP, joins the background thread, frees the observer and sets *self_p
- * to NULL. Accepts NULL and a pointer to NULL. After it returns, the host
- * may close its sockets and terminate the context. If the context was
- * terminated first, it still completes. Every zmqobs_socket_t of this
- * observer is invalid afterwards, detached or not: using one is a
- * use-after-free. Call it from one thread, once no other thread uses the
- * observer. */
+ * HTTP, joins the background thread, frees every application metric and
+ * the observer, and sets *self_p to NULL. Accepts NULL and a pointer to
+ * NULL. After it returns, the host may close its sockets and terminate
+ * the context. If the context was terminated first, it still completes.
+ * Every zmqobs_socket_t and zmqobs_metric_t of this observer is invalid
+ * afterwards, detached, destroyed or not: using one is a use-after-free.
+ * Call it from one thread, once no other thread uses the observer (nor
+ * any of its metrics). */
 ZMQOBS_EXPORT void zmqobs_destroy (zmqobs_t **self_p);
 
 /* Attaches a libzmq socket under a name. The name (1..ZMQOBS_NAME_MAX
@@ -559,11 +560,12 @@ typedef enum zmqobs_format {
     ZMQOBS_FORMAT_TEXT            /* a human report */
 } zmqobs_format_t;
 
-/* Writes every attached socket's metrics (and the process metrics unless
- * turned off) in the given format into buf, with snprintf semantics: at
- * most size bytes, NUL-terminated when size > 0; returns the length the
- * whole output needs (without the NUL), so (NULL, 0) measures. No heap
- * allocation. Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
+/* Writes every attached socket's metrics, the application metrics (see
+ * zmqobs_counter_new) and the process metrics (unless turned off) in the
+ * given format into buf, with snprintf semantics: at most size bytes,
+ * NUL-terminated when size > 0; returns the length the whole output
+ * needs (without the NUL), so (NULL, 0) measures. No heap allocation.
+ * Returns -1 with EINVAL (NULL self, buf NULL with size > 0,
  * unknown format) or EOVERFLOW (output longer than INT_MAX). Any thread. */
 ZMQOBS_EXPORT int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size);
 
@@ -577,6 +579,150 @@ ZMQOBS_EXPORT const char *zmqobs_content_type (zmqobs_format_t format);
  * specific match wins, then the range listed first; a wildcard covering
  * both (a star/star range) gives 0.0.4. Any thread. */
 ZMQOBS_EXPORT zmqobs_format_t zmqobs_format_from_accept (const char *accept);
+
+/* ------------------------------------------------------------------------
+ * Application metrics: counters, gauges and histograms that the host
+ * defines, exposed beside the socket metrics in every format of
+ * zmqobs_format and over HTTP.
+ *
+ * A zmqobs_metric_t is one series: a family name, its help text and a set
+ * of labels. Metrics created with the same name and other labels are one
+ * family, so their kind, help and (histograms) bounds must agree. The
+ * observer's namespace prefix and constant labels apply as they do to the
+ * socket metrics: with prefix "myapp" and the constant label service="api",
+ * a counter "jobs" with label queue="mail" is exposed as
+ *   myapp_jobs_total{queue="mail",service="api"} 12
+ * Families come after the socket families and before process_*, in the
+ * order their first series was created, each series in creation order.
+ * In OpenMetrics, counters and histograms also carry _created (the
+ * creation time). JSON lists every series under "application" by the
+ * name given (the prefix is in "prefix", the constant labels in
+ * "labels"); the text report in an "application" section.
+ *
+ * Numbers: counters are 64-bit integers (wrapping at 2^64). Gauge values,
+ * histogram sums and bounds are doubles, written with the shortest digits
+ * that read back as the same double, whatever the C locale: fixed
+ * notation from 1e-4 to below 1e6, exponent notation otherwise ("0.005",
+ * "2.5", "1e-05", "1.5e+07", "-3"). In OpenMetrics an integral value in
+ * fixed notation keeps ".0" ("1.0", "-3.0"), as its reference parsers
+ * write it; -0 is written as 0. NaN, +Inf and -Inf are spelled so; JSON,
+ * which has no such numbers, gets the strings "NaN", "+Inf" and "-Inf".
+ *
+ * Threads: the update calls (zmqobs_counter_add, zmqobs_gauge_set,
+ * zmqobs_gauge_add, zmqobs_histogram_observe) may run on any metric from
+ * any number of threads at once: they are lock-free, never allocate and
+ * never wait for a scrape. A scrape reads each value atomically; it may
+ * see a histogram's _sum ahead of or behind its buckets by the
+ * observations in flight, never buckets that disagree with _count. Creating and
+ * destroying metrics may be called from any thread: both take the
+ * observer's scrape lock, so they wait for a scrape in progress to end,
+ * and a scrape never sees a half-made or freed metric. No thread may use
+ * a metric during or after its zmqobs_metric_destroy. zmqobs_destroy
+ * frees every metric of the observer: a zmqobs_metric_t used after that
+ * (zmqobs_metric_destroy included) is a use-after-free.
+ *
+ * Costs, given with each update call: instructions from callgrind and
+ * median times on a 2-core x86-64 machine (tests/bench/bench_appmetric.c,
+ * gcc -O2, the calls out of line in the library; make bench).
+ * ---------------------------------------------------------------------- */
+
+typedef struct zmqobs_metric zmqobs_metric_t;
+
+/* Most application metrics (series) per observer; a histogram series
+ * counts as one, whatever its buckets. */
+#define ZMQOBS_METRICS_MAX 256
+/* Most labels per application metric, the constant labels not counted. */
+#define ZMQOBS_METRIC_LABELS_MAX 8
+/* Longest help text of an application metric, in bytes. */
+#define ZMQOBS_HELP_MAX 1024
+
+/* Creates a counter, starting at 0, owned by the observer.
+ *  - name: [a-zA-Z_][a-zA-Z0-9_]*, 1..ZMQOBS_NAME_MAX bytes, not starting
+ *    with "__", given without the "_total" the formats add (a counter
+ *    name ending in "_total" is refused). Names starting with "zmq_", and
+ *    names that start with "process_" once the namespace prefix is put in
+ *    front, belong to the library. A name whose samples would clash with
+ *    those of another family (a gauge "jobs_total" beside a counter
+ *    "jobs", a gauge "wait_count" beside a histogram "wait") is refused.
+ *  - help: 1..ZMQOBS_HELP_MAX bytes of UTF-8; the formatters escape it.
+ *  - labels: nlabels (0..ZMQOBS_METRIC_LABELS_MAX) pairs; labels may be
+ *    NULL when nlabels is 0. Names as for constant labels
+ *    ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__"), neither "le" nor
+ *    "quantile", none twice, none a constant label of the observer;
+ *    values 1..ZMQOBS_NAME_MAX bytes of UTF-8 (quotes, backslashes and
+ *    newlines are fine; an empty value would mean "no label" to
+ *    Prometheus).
+ * Everything is copied. Returns the metric, or NULL with errno EINVAL
+ * (NULL obs or name, anything above invalid, or a family of that name
+ * with another kind or help), EEXIST (this name with this label set
+ * exists already; labels compare as a set, in any order), ENOSPC
+ * (ZMQOBS_METRICS_MAX metrics exist in the observer), ENOMEM. Any thread;
+ * waits for a scrape in progress. */
+ZMQOBS_EXPORT zmqobs_metric_t *zmqobs_counter_new (zmqobs_t *obs, const char *name,
+                                                   const char *help, const zmqobs_label_t *labels,
+                                                   size_t nlabels);
+
+/* Creates a gauge, starting at 0, with the rules and errno values of
+ * zmqobs_counter_new (a gauge name may end in "_total" as long as no
+ * counter family makes it clash). */
+ZMQOBS_EXPORT zmqobs_metric_t *zmqobs_gauge_new (zmqobs_t *obs, const char *name, const char *help,
+                                                 const zmqobs_label_t *labels, size_t nlabels);
+
+/* Creates a histogram, empty, with the rules and errno values of
+ * zmqobs_counter_new, and bucket upper bounds: nbounds
+ * (1..ZMQOBS_BUCKETS_MAX) finite doubles in strictly increasing order
+ * (the +Inf bucket is implicit; -0 is taken as 0), or NULL and 0 for
+ * Prometheus's default bounds 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+ * 1, 2.5, 5, 10. Every series of a family has the same bounds. EINVAL
+ * also for bounds that break these rules, or differ from the family's. */
+ZMQOBS_EXPORT zmqobs_metric_t *zmqobs_histogram_new (zmqobs_t *obs, const char *name,
+                                                     const char *help, const zmqobs_label_t *labels,
+                                                     size_t nlabels, const double *bounds,
+                                                     size_t nbounds);
+
+/* Adds n to a counter: one atomic add. Returns 0, or -1 with EINVAL (m
+ * NULL or not a counter). Any thread; lock-free, no allocation. Cost: 8
+ * instructions, 4-5 ns; 13-19 ns per call while two threads add to the
+ * same counter (they share its cache line). */
+ZMQOBS_EXPORT int zmqobs_counter_add (zmqobs_metric_t *m, uint64_t n);
+
+/* Sets a gauge to v (any double: NaN and infinities are exposed as
+ * such): one atomic store, a plain store on x86-64. Returns 0, or -1
+ * with EINVAL (m NULL or not a gauge). Any thread; lock-free, no
+ * allocation. Cost: 9 instructions, under 1 ns (up to 3 ns while two
+ * threads set the same gauge). */
+ZMQOBS_EXPORT int zmqobs_gauge_set (zmqobs_metric_t *m, double v);
+
+/* Adds d (which may be negative) to a gauge: a compare-and-swap loop, so
+ * that concurrent adds are never lost (lock-free, not wait-free: a loser
+ * retries). Returns 0, or -1 with EINVAL (m NULL or not a gauge). Any
+ * thread; no allocation. Cost: 10 instructions uncontended, 4-5 ns
+ * (13 in a noisy run); 18-23 ns per call while two threads add to the
+ * same gauge. */
+ZMQOBS_EXPORT int zmqobs_gauge_add (zmqobs_metric_t *m, double d);
+
+/* Counts v in the first bucket whose bound is >= v (le is inclusive), or
+ * in +Inf, and adds v to the sum: a binary search over the bounds (its
+ * steps are conditional moves, not branches), one atomic add and a
+ * compare-and-swap loop for the sum. Returns 0, or -1 with EINVAL (m
+ * NULL or not a histogram; v NaN; v negative when the lowest bound is
+ * not, because the _sum of such a histogram is a counter in OpenMetrics,
+ * which never goes down); a refused value is not counted. A histogram
+ * whose lowest bound is negative takes any value but NaN; OpenMetrics
+ * then shows neither its _sum (its rule) nor its _count (which needs the
+ * _sum there; the +Inf bucket holds the count), the other formats show
+ * both. Any thread; lock-free, no allocation. Cost with the 11 default
+ * bounds: 68 instructions, 10-14 ns; 32-51 ns per call while two threads
+ * observe into the same histogram. */
+ZMQOBS_EXPORT int zmqobs_histogram_observe (zmqobs_metric_t *m, double v);
+
+/* Removes a metric from the observer's expositions and frees it; sets *m
+ * to NULL. Accepts NULL and a pointer to NULL. Its family goes with its
+ * last series. Takes the scrape lock: waits for a scrape in progress, and
+ * no scrape sees the metric afterwards. No other thread may use the
+ * metric during or after the call. Any thread, while the observer
+ * lives. */
+ZMQOBS_EXPORT void zmqobs_metric_destroy (zmqobs_metric_t **m);
 
 /* ------------------------------------------------------------------------
  * Built-in HTTP endpoint

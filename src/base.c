@@ -7,6 +7,11 @@
 #include "base.h"
 
 #include <errno.h>
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -296,6 +301,138 @@ size_t zmqobs__fmt_bound (char *dst, uint64_t ns, int openmetrics)
     if (openmetrics && ns % 1000000000u == 0) {
         memcpy (dst + n, ".0", 2);
         n += 2;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Doubles
+ * ---------------------------------------------------------------------- */
+
+/* printf and strtod follow the calling thread's locale (a comma for the
+ * decimal point under de_DE): the digits are made under the C locale,
+ * switched for this thread alone by uselocale. glibc and musl hand out a
+ * static object for newlocale of "C": no allocation. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale (void)
+{
+    c_locale = newlocale (LC_ALL_MASK, "C", (locale_t) 0);
+}
+
+/* The shortest significant digits that read back as v (finite, > 0),
+ * without trailing zeros, into d; returns how many and sets *exp10 to the
+ * decimal exponent of the first digit. For a normal double, 15 digits are
+ * tried first: when any decimal of at most 15 digits reads back as v, v
+ * rounded to 15 digits is that decimal (half an ulp, at most 2^-53 of v,
+ * is below half a unit in the 15th digit, at least 5 x 10^-16 of v); then
+ * 16, the nearest 16-digit decimal; 17 always read back. Subnormals have
+ * fewer bits: every length from 1 is tried. Should the C locale be
+ * missing, the digits are still exact (the point is skipped whatever it
+ * is), only perhaps 17 long. */
+static size_t shortest_digits (double v, char d[24], int *exp10)
+{
+    char t[48];
+    pthread_once (&c_locale_once, make_c_locale);
+    locale_t old = c_locale ? uselocale (c_locale) : (locale_t) 0;
+    for (int prec = v < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf (t, sizeof t, "%.*e", prec - 1, v);
+        if (prec == 17 || strtod (t, NULL) == v)
+            break;
+    }
+    if (c_locale)
+        uselocale (old);
+    size_t n = 0;
+    const char *p = t;
+    for (; *p && *p != 'e' && n < 17; p++)
+        if (*p >= '0' && *p <= '9')
+            d[n++] = *p;
+    while (*p && *p != 'e')
+        p++;
+    int e = 0, neg = 0;
+    if (*p == 'e') {
+        p++;
+        if (*p == '-' || *p == '+')
+            neg = *p++ == '-';
+        for (; *p >= '0' && *p <= '9'; p++)
+            e = e * 10 + (*p - '0');
+    }
+    while (n > 1 && d[n - 1] == '0')
+        n--;
+    *exp10 = neg ? -e : e;
+    return n;
+}
+
+size_t zmqobs__fmt_double (char *dst, double v, int openmetrics)
+{
+    if (isnan (v)) {
+        memcpy (dst, "NaN", 3);
+        return 3;
+    }
+    if (isinf (v)) {
+        memcpy (dst, v > 0 ? "+Inf" : "-Inf", 4);
+        return 4;
+    }
+    size_t n = 0;
+    if (v == 0) {
+        dst[n++] = '0';
+        if (openmetrics) {
+            dst[n++] = '.';
+            dst[n++] = '0';
+        }
+        return n;
+    }
+    if (v < 0) {
+        dst[n++] = '-';
+        v = -v;
+    }
+    char d[24];
+    int e;
+    size_t nd;
+    if (v < 9007199254740992.0 && v == (double) (uint64_t) v) {
+        /* an integer below 2^53 (common: counts, depths) needs no printf:
+         * its ulp is at most 1, so no shorter decimal reads back as it,
+         * and its digits are the shortest (trailing zeros go) */
+        nd = zmqobs__fmt_u64 (d, (uint64_t) v);
+        e = (int) nd - 1;
+        while (nd > 1 && d[nd - 1] == '0')
+            nd--;
+    } else
+        nd = shortest_digits (v, d, &e);
+    if (e < -4 || e >= 6) {
+        dst[n++] = d[0];
+        if (nd > 1) {
+            dst[n++] = '.';
+            memcpy (dst + n, d + 1, nd - 1);
+            n += nd - 1;
+        }
+        dst[n++] = 'e';
+        dst[n++] = e < 0 ? '-' : '+';
+        unsigned a = (unsigned) (e < 0 ? -e : e);
+        if (a < 10)
+            dst[n++] = '0';
+        return n + zmqobs__fmt_u64 (dst + n, a);
+    }
+    if (e < 0) {
+        dst[n++] = '0';
+        dst[n++] = '.';
+        for (int i = -1; i > e; i--)
+            dst[n++] = '0';
+        memcpy (dst + n, d, nd);
+        return n + nd;
+    }
+    /* e + 1 integer digits, zeros where the significant ones run out */
+    size_t ni = (size_t) e + 1;
+    for (size_t i = 0; i < ni; i++)
+        dst[n++] = i < nd ? d[i] : '0';
+    if (nd > ni) {
+        dst[n++] = '.';
+        memcpy (dst + n, d + ni, nd - ni);
+        n += nd - ni;
+    } else if (openmetrics) {
+        dst[n++] = '.';
+        dst[n++] = '0';
     }
     return n;
 }

@@ -133,6 +133,14 @@ size_t zmqobs__fmt_secs (char *dst, uint64_t ns);
 /* A histogram bound in ns as its canonical le text, seconds (openmetrics
  * 0: text 0.0.4, 1: OpenMetrics). dst needs 40 bytes; not terminated. */
 size_t zmqobs__fmt_bound (char *dst, uint64_t ns, int openmetrics);
+/* A double in its canonical text, the same rules as zmqobs__fmt_bound:
+ * the shortest digits that read back as v, fixed notation for 1e-4 <=
+ * |v| < 1e6, exponent notation otherwise ("1e-05", "1.5e+07"); with
+ * openmetrics, an integral value in fixed notation gets ".0". NaN, +Inf
+ * and -Inf as spelled; -0 as 0. Never follows the C locale; does not
+ * allocate. dst needs ZMQOBS__DOUBLE_MAX bytes; not terminated. */
+#define ZMQOBS__DOUBLE_MAX 32
+size_t zmqobs__fmt_double (char *dst, double v, int openmetrics);
 void zmqobs__put_u64 (zmqobs_out_t *o, uint64_t v);
 
 /* Escapers, each appending the escaped form of s (n bytes). */

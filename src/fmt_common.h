@@ -71,13 +71,14 @@ extern const family_t zmqobs__process_families[P_COUNT];
  * ns (golden outputs). Set it while no scrape runs. */
 extern uint64_t zmqobs__test_uptime_ns;
 
-/* The formats, each over the scrape's pinned sockets (n of them) and the
- * process metrics p (NULL: none), into o. st is scratch for a snapshot. */
+/* The formats, each over the scrape's pinned sockets (n of them), the
+ * application metrics (fmt_app.h) and the process metrics p (NULL: none),
+ * into o. st is scratch for a snapshot. */
 void zmqobs__fmt_prom (zmqobs_out_t *o, zmqobs_t *obs, int openmetrics,
                        zmqobs_socket_t *const *socks, size_t n, const zmqobs__process_t *p);
 void zmqobs__fmt_json (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *socks, size_t n,
                        const zmqobs__process_t *p, zmqobs_stats_t *st);
-void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
-                       const zmqobs__process_t *p, zmqobs_stats_t *st);
+void zmqobs__fmt_text (zmqobs_out_t *o, const zmqobs_t *obs, zmqobs_socket_t *const *socks,
+                       size_t n, const zmqobs__process_t *p, zmqobs_stats_t *st);
 
 #endif /* ZMQOBS_FMT_COMMON_H */

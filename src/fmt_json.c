@@ -5,6 +5,8 @@
  */
 #include "fmt_common.h"
 
+#include "fmt_app.h"
+
 #include <string.h>
 
 /* ------------------------------------------------------------------------
@@ -189,6 +191,8 @@ void zmqobs__fmt_json (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *s
         json_socket (o, st);
     }
     zmqobs__put_c (o, ']');
+    json_key (o, "application", &first);
+    zmqobs__fmt_app_json (o, obs);
     if (p) {
         int f2 = 1;
         json_key (o, "process", &first);

@@ -14,6 +14,8 @@
  */
 #include "fmt_common.h"
 
+#include "fmt_app.h"
+
 #include <sched.h>
 #include <string.h>
 
@@ -456,6 +458,7 @@ void zmqobs__fmt_prom (zmqobs_out_t *o, zmqobs_t *obs, int openmetrics,
     c.yield_at = 0;
     c.nsocks = n;
     prom_sockets (&c);
+    zmqobs__fmt_app_prom (&c.o, obs, c.om);
     if (p)
         prom_process (&c, p);
     if (c.om)

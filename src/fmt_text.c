@@ -5,6 +5,8 @@
  */
 #include "fmt_common.h"
 
+#include "fmt_app.h"
+
 #include <string.h>
 
 /* ------------------------------------------------------------------------
@@ -186,8 +188,8 @@ static void text_totals (zmqobs_out_t *o, const text_totals_t *t, size_t n)
     zmqobs__put_c (o, '\n');
 }
 
-void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
-                       const zmqobs__process_t *p, zmqobs_stats_t *st)
+void zmqobs__fmt_text (zmqobs_out_t *o, const zmqobs_t *obs, zmqobs_socket_t *const *socks,
+                       size_t n, const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
     ZMQOBS__PUT_LIT (o, "zmqobs report: ");
     put_u64 (o, (uint64_t) n);
@@ -203,6 +205,7 @@ void zmqobs__fmt_text (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n,
         totals_add (&totals, st);
     }
     text_totals (o, &totals, n);
+    zmqobs__fmt_app_text (o, obs);
     if (p) {
         ZMQOBS__PUT_LIT (o, "process\n");
         if (p->have & (1u << P_CPU)) {

@@ -33,7 +33,8 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
     }
     /* The registry lock is held only to pin the sockets; formatting runs
      * under the scrape lock alone, which neither attach, detach nor the
-     * drain path takes. */
+     * drain path takes (the creation and destruction of application
+     * metrics do: they wait for the scrape). */
     pthread_mutex_lock (&self->scrape_lock);
     zmqobs_socket_t *const *socks;
     size_t n = zmqobs__pin_sockets (self, &socks);
@@ -45,7 +46,7 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
     else if (format == ZMQOBS_FORMAT_JSON)
         zmqobs__fmt_json (&o, self, socks, n, p, &st);
     else
-        zmqobs__fmt_text (&o, socks, n, p, &st);
+        zmqobs__fmt_text (&o, self, socks, n, p, &st);
     size_t len = zmqobs__out_end (&o);
     zmqobs__unpin_sockets (self);
     pthread_mutex_unlock (&self->scrape_lock);

@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include "appmetric.h"
 #include "eventlog.h"
 #include "http.h"
 #include "monitor.h"
@@ -149,6 +150,7 @@ static void free_observer (zmqobs_t *obs)
     if (obs->event_log_owned)
         fclose (obs->event_log); /* no callback runs any more */
     zmqobs__free (obs->scratch);
+    zmqobs__app_fini (obs);
     zmqobs__registry_fini (obs);
     pthread_mutex_destroy (&obs->error_lock);
     pthread_mutex_destroy (&obs->scrape_lock);
@@ -173,6 +175,7 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     if (!obs)
         return NULL;
     obs->ctx = zmq_ctx;
+    zmqobs__app_init (obs);
     pthread_mutex_init (&obs->lock, NULL);
     pthread_mutex_init (&obs->scratch_lock, NULL);
     pthread_mutex_init (&obs->scrape_lock, NULL);

@@ -188,6 +188,11 @@ struct zmqobs {
     size_t pin_cap;
     size_t npinned;
     zmqobs_socket_t **retired; /* arrays replaced during a scrape */
+    /* application metrics (appmetric.h): their families in creation
+     * order and how many metrics they hold; under scrape_lock, so that
+     * a scrape walks them with no other lock */
+    zmqobs_dlink_t app_families;
+    size_t app_count;
     /* guards each socket's last error (drain writes, snapshots read) */
     pthread_mutex_t error_lock;
 

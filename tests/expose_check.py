@@ -7,9 +7,11 @@ file is parsed by the reference parser of its format (prometheus_client's
 text and OpenMetrics parsers, the json module), then checked for what
 those parsers let through: duplicate series, families split apart, HELP
 or TYPE twice, histogram buckets unsorted, not cumulative, without +Inf
-or with +Inf different from _count. With NAMES_HEX_FILE (one socket name
-per line, hex of its UTF-8 bytes), the socket names read back must be
-exactly those names. Prints what is wrong and exits 1, else exits 0.
+or with +Inf different from _count (in OpenMetrics, a histogram with
+negative buckets must have neither _sum nor _count). With NAMES_HEX_FILE
+(one socket name per line, hex of its UTF-8 bytes), the socket names read
+back must be exactly those names. Prints what is wrong and exits 1, else
+exits 0.
 """
 import json
 import math
@@ -129,11 +131,14 @@ def own_checks(text, om):
         if types[fam] != "histogram":
             continue
         rest = {k: v for k, v in labels.items() if k != "le"}
-        h = hists.setdefault((fam, tuple(sorted(rest.items()))), {"buckets": [], "count": None})
+        h = hists.setdefault((fam, tuple(sorted(rest.items()))),
+                             {"buckets": [], "count": None, "sum": False})
         if name == fam + "_bucket":
             h["buckets"].append((labels["le"], float(value)))
         elif name == fam + "_count":
             h["count"] = float(value)
+        elif name == fam + "_sum":
+            h["sum"] = True
     for key, h in hists.items():
         b = h["buckets"]
         if not b or b[-1][0] != "+Inf":
@@ -144,6 +149,12 @@ def own_checks(text, om):
         counts = [c for _, c in b]
         if counts != sorted(counts):
             fail("histogram buckets not cumulative: %r" % (key,))
+        # OpenMetrics: a histogram with negative buckets has no _sum (it
+        # would not be a counter), and then no _count either
+        if om and les[0] < 0 and h["count"] is None and not h["sum"]:
+            continue
+        if les[0] < 0 and om and h["sum"]:
+            fail("OpenMetrics histogram with negative buckets has a _sum: %r" % (key,))
         if h["count"] is None or h["count"] != counts[-1]:
             fail("histogram +Inf bucket differs from _count: %r" % (key,))
     return samples
