@@ -93,7 +93,7 @@ zmq_libs=$(pkg-config --libs libzmq)
 (cd "$tmp/app" && ${CC:-cc} -std=c11 -Wall -Wextra -Werror -I"$stage/usr/include" -o app-static app.c \
     -Wl,--whole-archive "$stage/usr/lib/libzmqobs.a" -Wl,--no-whole-archive $zmq_libs -lpthread -lm) \
     || fail "C program linked with the whole libzmqobs.a"
-nm "$tmp/app/app-static" | grep -q ' T zmqobs_send$' || fail "zmqobs_send not linked from libzmqobs.a"
+grep -q ' T zmqobs_send$' <<<"$(nm "$tmp/app/app-static")" || fail "zmqobs_send not linked from libzmqobs.a"
 [ "$("$tmp/app/app-static")" = "$want" ] || fail "statically linked app printed something else"
 
 # Every public inline function is also exported under its own name, for
