@@ -22,6 +22,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 CC ?= cc
+CXX ?= c++
 WERROR ?= 1
 PKG_CONFIG ?= pkg-config
 
@@ -31,6 +32,7 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+CXXWARN := -Wall -Wextra -Wshadow -Wpedantic -Wold-style-cast $(if $(filter 1,$(WERROR)),-Werror)
 OPT ?= -O2 -g
 # SAN is set by the sanitizer targets; the user's CFLAGS/LDFLAGS come last.
 SAN ?=
@@ -53,6 +55,7 @@ TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCHES := $(BENCH_SRCS:tests/bench/%.c=$(OBJDIR)/bench/%)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
+EXAMPLE_CXX_SRCS := $(wildcard examples/*.cpp)
 
 # The .pc file always carries the final prefix, never DESTDIR.
 PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -196,7 +199,6 @@ soak: deps lib $(OBJDIR)/soak/soak
 	$(OBJDIR)/soak/soak $(SOAK_SECONDS)
 
 # C++ comparison benchmarks (prometheus-cpp), built only when installed.
-CXX ?= c++
 PROMCPP := $(if $(wildcard /usr/include/prometheus/counter.h),$(OBJDIR)/bench/bench_promcpp)
 $(OBJDIR)/bench/bench_promcpp: tests/bench/bench_promcpp.cc
 	@mkdir -p $(dir $@)
@@ -212,7 +214,8 @@ bench: deps lib $(BENCHES) $(PROMCPP)
 
 # Examples build against a staged install, exactly as a user's program
 # would: only pkg-config --cflags --libs libzmqobs, plus the system's
-# libczmq for czmq_loop (queried without the staging sysroot).
+# libczmq for czmq_loop (queried without the staging sysroot). The C++
+# ones (*.cpp, over cppzmq and zmqobs.hpp) build with $(CXX) as C++11.
 STAGE := $(CURDIR)/build/stage
 examples: lib
 	@rm -rf $(STAGE)
@@ -226,6 +229,13 @@ examples: lib
 	    echo "  CC $$out"; \
 	    $(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -o $$out $$src $$flags -Wl,-rpath,$(STAGE)/usr/lib -lpthread; \
 	done
+	@set -e; for src in $(EXAMPLE_CXX_SRCS); do \
+	    out=build/examples/$$(basename $$src .cpp); \
+	    flags=$$(PKG_CONFIG_SYSROOT_DIR=$(STAGE) PKG_CONFIG_PATH=$(STAGE)/usr/lib/pkgconfig \
+	             $(PKG_CONFIG) --cflags --libs libzmqobs); \
+	    echo "  CXX $$out"; \
+	    $(CXX) -std=c++11 $(CXXWARN) $(OPT) -o $$out $$src $$flags -Wl,-rpath,$(STAGE)/usr/lib -lpthread; \
+	done
 
 demo: deps
 	@$(MAKE) --no-print-directory examples
@@ -235,6 +245,7 @@ install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/zmqobs.h $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
 	install -m 644 include/zmqobs_inline.h $(DESTDIR)$(INCLUDEDIR)/zmqobs_inline.h
+	install -m 644 include/zmqobs.hpp $(DESTDIR)$(INCLUDEDIR)/zmqobs.hpp
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libzmqobs.a
 	install -m 755 $(SHARED_REAL) $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
 	ln -sf libzmqobs.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -245,6 +256,7 @@ install: lib
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
 	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs_inline.h
+	rm -f $(DESTDIR)$(INCLUDEDIR)/zmqobs.hpp
 	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.a
 	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.so.$(VERSION)
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
@@ -252,7 +264,8 @@ uninstall:
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
 
 format:
-	clang-format -i include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c examples/*.h
+	clang-format -i include/*.h include/*.hpp src/*.c src/*.h tests/*.c tests/*.h tests/*.cpp \
+	    examples/*.c examples/*.h examples/*.cpp
 
 clean:
 	rm -rf build lib

@@ -155,7 +155,10 @@ ZMQOBS_EXPORT const char *zmqobs_errno_name (int err);
  * Observer and options
  * ---------------------------------------------------------------------- */
 
-typedef struct zmqobs zmqobs_t;
+/* The observer's struct tag is not "zmqobs": C++ forbids a class and a
+ * namespace of the same name, and zmqobs is the C++ API's namespace
+ * (zmqobs.hpp). Use the typedef. */
+typedef struct zmqobs_observer zmqobs_t;
 typedef struct zmqobs_socket zmqobs_socket_t;
 
 /* A constant label added to every series (name must match

@@ -151,7 +151,7 @@ struct zmqobs_monitor; /* reader.h */
 struct zmqobs_loop;    /* loop.h */
 struct zmqobs_http;    /* http.c */
 
-struct zmqobs {
+struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     void *ctx;
     /* options, copied and validated */
     uint32_t events;

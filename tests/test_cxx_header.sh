@@ -304,7 +304,7 @@ fi
 # $SAN, at the C compiler's warning level plus the g++ set when it is g++.
 cxx=g++
 run_flags=$gxx_flags
-if "$CC" --version 2>/dev/null | grep -qi clang; then
+if grep -qi clang <<<"$("$CC" --version 2>/dev/null)"; then
     cxx=clang++
     run_flags=$clang_flags
 fi
@@ -328,13 +328,15 @@ run "static library" "$tmp/app-static"
 $cxx $run_flags -O2 -g $SAN -Iinclude -o "$tmp/app-whole" "$tmp/app.cc" \
     -Wl,--whole-archive "$LIBOUT/libzmqobs.a" -Wl,--no-whole-archive $zmq_flags -lpthread -lm \
     || fail "link against the whole $LIBOUT/libzmqobs.a"
-nm "$tmp/app-whole" | grep -q ' T zmqobs_send$' || fail "the whole archive lacks zmqobs_send"
+grep -q ' T zmqobs_send$' <<<"$(nm "$tmp/app-whole")" || fail "the whole archive lacks zmqobs_send"
 run "whole static library" "$tmp/app-whole"
 if [ -z "$SAN" ]; then
     # shellcheck disable=SC2086
     $cxx $run_flags -O2 -g -Iinclude -o "$tmp/app-shared" "$tmp/app.cc" -L"$LIBOUT" -lzmqobs \
         -Wl,-rpath,"$PWD/$LIBOUT" $zmq_flags || fail "link against $LIBOUT/libzmqobs.so"
-    ldd "$tmp/app-shared" | grep -q "$PWD/$LIBOUT/libzmqobs.so" || fail "not linked to $LIBOUT/libzmqobs.so"
+    # not ldd | grep -q: grep leaving early can kill ldd with SIGPIPE,
+    # which pipefail turns into a failure
+    grep -q "$PWD/$LIBOUT/libzmqobs.so" <<<"$(ldd "$tmp/app-shared")" || fail "not linked to $LIBOUT/libzmqobs.so"
     run "shared library" "$tmp/app-shared"
 fi
 echo "test_cxx_header: PASS"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install, pkg-config and uninstall: `make install DESTDIR=... PREFIX=/usr`
-# writes the header, both libraries with the soname links and the .pc
-# file; a program outside the tree builds with only
-# `pkg-config --cflags --libs libzmqobs` and runs, linked with the shared
+# writes the headers (zmqobs.h, zmqobs_inline.h and the C++ zmqobs.hpp),
+# both libraries with the soname links and the .pc file; a C program, a
+# C++ one and one using zmqobs.hpp over cppzmq build outside the tree with
+# only `pkg-config --cflags --libs libzmqobs` and run, linked with the shared
 # library or the whole static one; `make uninstall` with the same
 # variables removes exactly what was installed; only zmqobs_ symbols are
 # exported, among them every public inline function, which a ctypes
@@ -24,6 +25,7 @@ make --no-print-directory install DESTDIR="$stage" PREFIX=/usr >/dev/null
 ver=$(sed -n 's/^#define ZMQOBS_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/zmqobs.h | paste -sd.)
 major=${ver%%.*}
 expected="usr/include/zmqobs.h
+usr/include/zmqobs.hpp
 usr/include/zmqobs_inline.h
 usr/lib/libzmqobs.a
 usr/lib/libzmqobs.so
@@ -93,7 +95,7 @@ zmq_libs=$(pkg-config --libs libzmq)
 (cd "$tmp/app" && ${CC:-cc} -std=c11 -Wall -Wextra -Werror -I"$stage/usr/include" -o app-static app.c \
     -Wl,--whole-archive "$stage/usr/lib/libzmqobs.a" -Wl,--no-whole-archive $zmq_libs -lpthread -lm) \
     || fail "C program linked with the whole libzmqobs.a"
-nm "$tmp/app/app-static" | grep -q ' T zmqobs_send$' || fail "zmqobs_send not linked from libzmqobs.a"
+grep -q ' T zmqobs_send$' <<<"$(nm "$tmp/app/app-static")" || fail "zmqobs_send not linked from libzmqobs.a"
 [ "$("$tmp/app/app-static")" = "$want" ] || fail "statically linked app printed something else"
 
 # Every public inline function is also exported under its own name, for
@@ -203,9 +205,28 @@ int main ()
 CXX
     (cd "$tmp/app" && c++ -std=c++11 -Wall -Wextra -Werror -o appxx app.cc $flags)
     LD_LIBRARY_PATH="$stage/usr/lib" "$tmp/app/appxx" || fail "C++ consumer"
+    # ... and the C++ API, over cppzmq, from the installed zmqobs.hpp
+    cat > "$tmp/app/apphpp.cc" <<'CXX'
+#include <zmqobs.hpp>
+#include <cstdio>
+int main ()
+{
+    zmq::context_t ctx;
+    zmqobs::observer obs (ctx, zmqobs::default_options ());
+    zmq::socket_t a (ctx, zmq::socket_type::pair), b (ctx, zmq::socket_type::pair);
+    zmqobs::socket s = obs.attach (a, "app");
+    a.bind ("inproc://apphpp");
+    b.connect ("inproc://apphpp");
+    s.send (zmq::buffer ("hello", 5));
+    std::printf ("sent=%u\n", static_cast<unsigned> (s.stats ().msgs_sent));
+    return 0;
+}
+CXX
+    (cd "$tmp/app" && c++ -std=c++11 -Wall -Wextra -Werror -o apphpp apphpp.cc $flags)
+    [ "$(LD_LIBRARY_PATH="$stage/usr/lib" "$tmp/app/apphpp")" = "sent=1" ] || fail "zmqobs.hpp consumer"
 fi
 
 make --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr >/dev/null
 left=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||')
 [ -z "$left" ] || fail "uninstall left: $left"
-echo "test_install: OK (install, pkg-config C and C++ consumers, static link, uninstall, exported symbols, ctypes)"
+echo "test_install: OK (install, pkg-config C, C++ and zmqobs.hpp consumers, static link, uninstall, exported symbols, ctypes)"
