@@ -55,6 +55,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #if !defined(ZMQ_CPP11) || !defined(CPPZMQ_VERSION)
 #error "zmqobs.hpp needs C++11 and cppzmq 4.7 or later"
@@ -190,6 +191,136 @@ inline zmqobs_options_t default_options () noexcept
     zmqobs_options_init (&opts);
     return opts;
 }
+
+// ------------------------------------------------------------------------
+// Application metrics
+// ------------------------------------------------------------------------
+
+// Labels of an application metric: name and value pairs.
+using labels = std::vector<std::pair<std::string, std::string>>;
+
+// An application metric (zmqobs_metric_t): zmqobs::counter, zmqobs::gauge
+// or zmqobs::histogram, from observer::counter, observer::gauge and
+// observer::histogram. Move-only; its destructor
+// destroys the metric (zmqobs_metric_destroy), unless its observer is gone
+// already (zmqobs_destroy released it then). Updates are lock-free and may
+// run on any thread; a default-constructed or moved-from metric is empty
+// and its updates throw zmqobs::error EINVAL.
+class metric
+{
+  public:
+    metric () noexcept = default;
+    metric (metric &&other) noexcept : m_ (other.m_), owner_ (std::move (other.owner_))
+    {
+        other.m_ = nullptr;
+    }
+    metric &operator= (metric &&other) noexcept
+    {
+        if (this != &other) {
+            destroy ();
+            m_ = other.m_;
+            owner_ = std::move (other.owner_);
+            other.m_ = nullptr;
+        }
+        return *this;
+    }
+    metric (const metric &) = delete;
+    metric &operator= (const metric &) = delete;
+    ~metric ()
+    {
+        destroy ();
+    }
+
+    // zmqobs_metric_destroy, now; the metric is empty afterwards.
+    void destroy () noexcept
+    {
+        if (m_ != nullptr && !owner_.expired ())
+            zmqobs_metric_destroy (&m_);
+        m_ = nullptr;
+        owner_.reset ();
+    }
+    explicit operator bool () const noexcept
+    {
+        return m_ != nullptr;
+    }
+    // the C handle, for the C API (nullptr when empty)
+    zmqobs_metric_t *handle () const noexcept
+    {
+        return m_;
+    }
+
+  protected:
+    metric (zmqobs_metric_t *m, const std::shared_ptr<detail::observer_state> &owner) noexcept
+        : m_ (m), owner_ (owner)
+    {
+    }
+    zmqobs_metric_t *m_ = nullptr;
+
+  private:
+    std::weak_ptr<detail::observer_state> owner_;
+};
+
+// A counter: add (zmqobs_counter_add). zmqobs::error EINVAL when empty.
+class counter : public metric
+{
+  public:
+    counter () noexcept = default;
+    void add (uint64_t n = 1)
+    {
+        if (zmqobs_counter_add (m_, n) != 0)
+            detail::throw_errno ("zmqobs_counter_add");
+    }
+
+  private:
+    friend class observer;
+    counter (zmqobs_metric_t *m, const std::shared_ptr<detail::observer_state> &owner) noexcept
+        : metric (m, owner)
+    {
+    }
+};
+
+// A gauge: set and add (zmqobs_gauge_set, zmqobs_gauge_add).
+class gauge : public metric
+{
+  public:
+    gauge () noexcept = default;
+    void set (double v)
+    {
+        if (zmqobs_gauge_set (m_, v) != 0)
+            detail::throw_errno ("zmqobs_gauge_set");
+    }
+    void add (double d)
+    {
+        if (zmqobs_gauge_add (m_, d) != 0)
+            detail::throw_errno ("zmqobs_gauge_add");
+    }
+
+  private:
+    friend class observer;
+    gauge (zmqobs_metric_t *m, const std::shared_ptr<detail::observer_state> &owner) noexcept
+        : metric (m, owner)
+    {
+    }
+};
+
+// A histogram: observe (zmqobs_histogram_observe; EINVAL for NaN).
+class histogram : public metric
+{
+  public:
+    histogram () noexcept = default;
+    void observe (double v)
+    {
+        if (zmqobs_histogram_observe (m_, v) != 0)
+            detail::throw_errno ("zmqobs_histogram_observe");
+    }
+
+  private:
+    friend class observer;
+    histogram (zmqobs_metric_t *m, const std::shared_ptr<detail::observer_state> &owner) noexcept
+        : metric (m, owner)
+    {
+    }
+};
 
 class observer;
 
@@ -621,12 +752,57 @@ class observer
     }
 
     // --------------------------------------------------------------------
-    // Application metrics (counters, gauges and histograms the host
-    // defines): RESERVED. Their C API is being added to zmqobs.h; the C++
-    // wrappers for it belong here, over those C functions, once they exist.
+    // Application metrics: counters, gauges and histograms the host
+    // defines, exposed beside the socket metrics in every format
+    // (zmqobs_counter_new, zmqobs_gauge_new, zmqobs_histogram_new). Throw
+    // zmqobs::error: EINVAL (a name, help, label or bound refused), EEXIST
+    // (that name with those labels exists), ENOSPC, ENOMEM. Any thread.
     // --------------------------------------------------------------------
+    ZMQ_NODISCARD zmqobs::counter counter (const std::string &name, const std::string &help,
+                                           const zmqobs::labels &l = {})
+    {
+        std::vector<zmqobs_label_t> cl = c_labels (l);
+        zmqobs_metric_t *m = zmqobs_counter_new (handle (), name.c_str (), help.c_str (),
+                                                 cl.empty () ? nullptr : cl.data (), cl.size ());
+        if (m == nullptr)
+            detail::throw_errno ("zmqobs_counter_new");
+        return zmqobs::counter (m, state_);
+    }
+    ZMQ_NODISCARD zmqobs::gauge gauge (const std::string &name, const std::string &help,
+                                       const zmqobs::labels &l = {})
+    {
+        std::vector<zmqobs_label_t> cl = c_labels (l);
+        zmqobs_metric_t *m = zmqobs_gauge_new (handle (), name.c_str (), help.c_str (),
+                                               cl.empty () ? nullptr : cl.data (), cl.size ());
+        if (m == nullptr)
+            detail::throw_errno ("zmqobs_gauge_new");
+        return zmqobs::gauge (m, state_);
+    }
+    // bounds empty: the library's default bounds
+    ZMQ_NODISCARD zmqobs::histogram histogram (const std::string &name, const std::string &help,
+                                               const zmqobs::labels &l = {},
+                                               const std::vector<double> &bounds = {})
+    {
+        std::vector<zmqobs_label_t> cl = c_labels (l);
+        zmqobs_metric_t *m =
+            zmqobs_histogram_new (handle (), name.c_str (), help.c_str (),
+                                  cl.empty () ? nullptr : cl.data (), cl.size (),
+                                  bounds.empty () ? nullptr : bounds.data (), bounds.size ());
+        if (m == nullptr)
+            detail::throw_errno ("zmqobs_histogram_new");
+        return zmqobs::histogram (m, state_);
+    }
 
   private:
+    static std::vector<zmqobs_label_t> c_labels (const zmqobs::labels &l)
+    {
+        std::vector<zmqobs_label_t> cl;
+        cl.reserve (l.size ());
+        for (const auto &p : l)
+            cl.push_back (zmqobs_label_t {p.first.c_str (), p.second.c_str ()});
+        return cl;
+    }
+
     observer (zmq::context_t &ctx, const zmqobs_options_t *opts)
         : state_ (std::make_shared<detail::observer_state> ())
     {

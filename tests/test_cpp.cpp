@@ -571,6 +571,59 @@ void test_socket_outlives_observer ()
     } // the observer goes first: it detaches s; s's destructor does nothing
     pass ("a socket outliving its observer");
 }
+
+bool contains (const std::string &text, const std::string &line)
+{
+    return text.find ("\n" + line + "\n") != std::string::npos;
+}
+
+void test_app_metrics ()
+{
+    zmq::context_t ctx;
+    zmqobs::counter late;
+    {
+        zmqobs::observer obs (ctx);
+        zmqobs::counter jobs = obs.counter ("jobs", "Jobs done.", {{"queue", "fast"}});
+        zmqobs::gauge depth = obs.gauge ("depth", "Items waiting.");
+        zmqobs::histogram sizes = obs.histogram ("sizes", "Sizes.", {}, {1.0, 10.0});
+        jobs.add ();
+        jobs.add (41);
+        depth.set (2.5);
+        depth.add (-1.0);
+        sizes.observe (0.5);
+        sizes.observe (5.0);
+        sizes.observe (50.0);
+        std::string out = obs.format (zmqobs::format::prometheus);
+        EXPECT (contains (out, "jobs_total{queue=\"fast\"} 42"));
+        EXPECT (contains (out, "depth 1.5"));
+        EXPECT (contains (out, "sizes_bucket{le=\"1\"} 1"));
+        EXPECT (contains (out, "sizes_bucket{le=\"10\"} 2"));
+        EXPECT (contains (out, "sizes_bucket{le=\"+Inf\"} 3"));
+        EXPECT (contains (out, "sizes_count 3"));
+        // the same name and labels again: zmqobs::error EEXIST
+        int err = 0;
+        try {
+            zmqobs::counter again = obs.counter ("jobs", "Jobs done.", {{"queue", "fast"}});
+        } catch (const zmqobs::error &e) {
+            err = e.code ().value ();
+        }
+        EXPECT_U (static_cast<uint64_t> (err), EEXIST);
+        // destroyed: gone from the output; empty, and its updates throw
+        jobs.destroy ();
+        EXPECT (!jobs);
+        EXPECT (obs.format ().find ("jobs_total") == std::string::npos);
+        err = 0;
+        try {
+            jobs.add ();
+        } catch (const zmqobs::error &e) {
+            err = e.code ().value ();
+        }
+        EXPECT_U (static_cast<uint64_t> (err), EINVAL);
+        late = obs.counter ("late", "Outlives its observer.");
+    } // the observer releases late's metric; late's destructor does nothing
+    EXPECT (static_cast<bool> (late));
+    pass ("application metrics");
+}
 } // namespace
 
 int main ()
@@ -584,6 +637,7 @@ int main ()
     test_on_event_thread ();
     test_moves ();
     test_socket_outlives_observer ();
+    test_app_metrics ();
     if (failures) {
         std::printf ("test_cpp: %d checks FAILED\n", failures);
         return 1;
