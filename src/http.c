@@ -22,6 +22,7 @@
  */
 #include "http.h"
 
+#include "eventlog.h"
 #include "http_conn.h"
 #include "http_parse.h"
 
@@ -110,14 +111,28 @@ static struct zmqobs_http *get_or_create (zmqobs_t *obs)
         }
     }
     pthread_mutex_unlock (&obs->lock);
-    if (created && obs->host_driven) {
-        /* outside obs->lock: the loop runs its sources under its own lock
-         * and they pin with obs->lock. Serving works without it, only the
-         * host's descriptor would not wake for HTTP. */
-        int id = zmqobs__loop_add_source (obs, h->epfd, zmqobs__http_timeout_ms, host_run);
-        __atomic_store_n (&h->source, id, __ATOMIC_RELEASE);
-    }
+    (void) created;
     return h;
+}
+
+/* Host-driven mode: makes the server's epoll set a source of the loop,
+ * once (outside obs->lock: the loop runs its sources under its own lock
+ * and they pin with obs->lock). Without it nothing would ever serve, so a
+ * failure fails the serve. 0, or -1 with errno. */
+static int ensure_source (zmqobs_t *obs, struct zmqobs_http *h)
+{
+    int none = -1;
+    /* -2: being added by another thread, which reports its own failure */
+    if (!__atomic_compare_exchange_n (&h->source, &none, -2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    int id = zmqobs__loop_add_source (obs, h->epfd, zmqobs__http_timeout_ms, host_run);
+    int err = errno;
+    __atomic_store_n (&h->source, id, __ATOMIC_RELEASE);
+    if (id < 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
 }
 
 static void http_wake (struct zmqobs_http *h)
@@ -245,8 +260,16 @@ int zmqobs_serve (zmqobs_t *self, const char *endpoint)
         errno = EINVAL;
         return -1;
     }
+    if (self->host_driven && (zmqobs__loop_in_process (self) || zmqobs__in_callback (self))) {
+        /* an event callback inside zmqobs_process: the loop's lock is
+         * held by this very thread */
+        errno = EDEADLK;
+        return -1;
+    }
     struct zmqobs_http *h = get_or_create (self);
     if (!h)
+        return -1;
+    if (self->host_driven && ensure_source (self, h) != 0)
         return -1;
     pthread_mutex_lock (&h->mu);
     if (h->listen_fd >= 0) {

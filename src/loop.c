@@ -22,6 +22,8 @@
  */
 #include "loop.h"
 
+#include "eventlog.h"
+
 #include <limits.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -431,6 +433,26 @@ void zmqobs__loop_free (zmqobs_t *obs)
  * Host-driven mode
  * ---------------------------------------------------------------------- */
 
+/* Host-driven, after ETERM: empties the wake descriptor and runs the
+ * sources that are due, without waiting. The lock held. */
+static void after_term (zmqobs_t *obs)
+{
+    struct zmqobs_loop *lp = obs->loop;
+    struct epoll_event evs[EPOLL_BATCH];
+    int fired[ZMQOBS__SOURCES_MAX] = {0};
+    int nev = epoll_wait (lp->epfd, evs, EPOLL_BATCH, 0);
+    for (int i = 0; i < nev; i++) {
+        zmqobs_loop_node_t *n = evs[i].data.ptr;
+        if (n->kind == ZMQOBS__N_WAKE) {
+            uint64_t value;
+            ssize_t got = read (lp->efd, &value, sizeof value);
+            (void) got;
+        } else if (n->kind == ZMQOBS__N_SOURCE)
+            fired[n->source] = 1;
+    }
+    run_sources (obs, fired);
+}
+
 int zmqobs_fd (zmqobs_t *self)
 {
     if (!self) {
@@ -444,6 +466,15 @@ int zmqobs_fd (zmqobs_t *self)
     return self->loop->epfd;
 }
 
+/* Set while zmqobs_process runs on this thread (the loop's lock held):
+ * calls that take the lock again refuse with EDEADLK there. */
+static __thread const zmqobs_t *in_process;
+
+int zmqobs__loop_in_process (const zmqobs_t *obs)
+{
+    return in_process == obs;
+}
+
 long zmqobs_timeout_ms (zmqobs_t *self)
 {
     if (!self) {
@@ -452,6 +483,12 @@ long zmqobs_timeout_ms (zmqobs_t *self)
     }
     if (!self->host_driven) {
         errno = ENOTSUP;
+        return -2;
+    }
+    if (in_process == self || zmqobs__in_callback (self)) {
+        /* from an event callback: in host-driven mode every one runs with
+         * the loop's lock held (zmqobs_process, a detach, a request) */
+        errno = EDEADLK;
         return -2;
     }
     struct zmqobs_loop *lp = self->loop;
@@ -501,10 +538,18 @@ int zmqobs_process (zmqobs_t *self, long timeout_ms)
     while (LOAD (&lp->waiters) > 0)
         pthread_cond_wait (&lp->cond, &lp->lock);
     if (lp->terminated) {
+        /* no reader is left, but the wake descriptor may be set (else the
+         * host's loop would spin on zmqobs_fd) and HTTP still serves */
+        const zmqobs_t *outer = in_process;
+        in_process = self;
+        after_term (self);
+        in_process = outer;
         pthread_mutex_unlock (&lp->lock);
         errno = ETERM;
         return -1;
     }
+    const zmqobs_t *outer = in_process;
+    in_process = self;
     int total = 0;
     int rc = turn (self, timeout_ms < 0 ? -1 : timeout_ms);
     /* then whatever else is pending, without waiting; bounded, so a
@@ -518,6 +563,7 @@ int zmqobs_process (zmqobs_t *self, long timeout_ms)
         rc = 0;
     }
     int err = errno;
+    in_process = outer;
     /* work left (a storm cut off): keep the host's descriptor readable,
      * since the readers' edges have been consumed */
     if (rc >= 0 && (!zmqobs__dl_empty (&lp->ready) || lp->hooks.busy (self)))

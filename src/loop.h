@@ -102,6 +102,9 @@ void zmqobs__loop_leave (zmqobs_t *obs);
 /* The draining thread's ready list is empty and no ETERM was seen: for
  * the hooks (host-driven mode). */
 int zmqobs__loop_terminated (zmqobs_t *obs);
+/* 1 while zmqobs_process runs on this thread for obs (an event callback
+ * inside it): calls that need the loop's lock must refuse (EDEADLK). */
+int zmqobs__loop_in_process (const zmqobs_t *obs);
 
 /* Loop sources besides the monitor readers (host-driven mode: the HTTP
  * server's descriptor). fd is watched level-triggered; run(obs) is called

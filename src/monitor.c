@@ -477,7 +477,13 @@ static void predrain_here_locked (zmqobs_t *obs, zmqobs_socket_t *s)
         if (got < 0 && errno == ETERM)
             zmqobs__terminate_locked (obs->monitor);
         if (got <= 0)
-            break;
+            return;
+    }
+    /* cut off with messages left: the reads consumed the reader's edge,
+     * so the loop must look at it again without one */
+    if (s->node && s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        zmqobs__loop_ready (obs, &s->node->ln);
+        zmqobs__loop_wake (obs);
     }
 }
 
@@ -490,13 +496,19 @@ static void detach_here (zmqobs_t *obs, zmqobs_socket_t *s)
     /* what is queued first: a MONITOR_STOPPED from libzmq's reaper means
      * the host closed the socket too early, and it must not be touched */
     predrain_here_locked (obs, s);
-    if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE && stop_monitor_locked (obs, s))
-        zmqobs__adopt_locked (mon, s);
     if (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        if (stop_monitor_locked (obs, s)) {
+            zmqobs__adopt_locked (mon, s);
+            zmqobs__loop_wake (obs); /* the orphan is on the ready list */
+        } else
+            /* asked for: its MONITOR_STOPPED is not "unasked" */
+            STORE (&s->monitor_state, MS_STOPPING);
+    }
+    if (s->reader && LOAD (&s->monitor_state) == MS_STOPPING) {
         /* everything up to MONITOR_STOPPED is in the pipe already; when
          * the context is terminating, ETERM ends the wait */
         uint64_t deadline = zmqobs__now_ns () + STOP_WAIT_NS;
-        while (s->reader && LOAD (&s->monitor_state) == MS_ACTIVE) {
+        while (s->reader && LOAD (&s->monitor_state) == MS_STOPPING) {
             int got = zmqobs__monitor_recv (obs, s, s->reader);
             if (got < 0) {
                 if (errno == ETERM)

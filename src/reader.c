@@ -233,7 +233,10 @@ static int drain_node (zmqobs_t *obs, rnode_t *n, int budget, int *events)
                 continue;
         }
         if (rc < 0)
-            return errno == ETERM ? ZMQOBS__D_TERM : ZMQOBS__D_IDLE;
+            /* EINTR: look again next turn (the edge may be consumed) */
+            return errno == ETERM   ? ZMQOBS__D_TERM
+                   : errno == EINTR ? ZMQOBS__D_MORE
+                                    : ZMQOBS__D_IDLE;
         got++;
         if (s)
             (*events)++;
