@@ -178,7 +178,6 @@ struct zmqobs {
     int socket_count;
     zmqobs_socket_t **names; /* name hash buckets, name_cap of them */
     size_t name_cap;
-    uint64_t attach_seq; /* makes monitor endpoints unique */
     /* scrapes: one at a time (they share each socket's snapshot), over a
      * pinned copy of the registry (room kept by attach, so a scrape never
      * allocates); the drain path never takes it */
