@@ -358,12 +358,11 @@ static int attach_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle)
  * the host socket as it was. */
 static int start_monitor (zmqobs_t *obs, zmqobs_socket_t *s, void *handle, void **reader_out)
 {
-    /* process-wide: an observer may be created at the address of one
-     * just destroyed, whose endpoint names libzmq may not have released */
+    /* unique in the process: libzmq releases inproc names asynchronously,
+     * so a name is never reused, not even by a new observer that got the
+     * address of one just destroyed */
     static uint64_t attach_seq;
     uint64_t seq = ADD (&attach_seq, 1) + 1;
-    /* unique per observer and attach: libzmq releases inproc names
-     * asynchronously, so a name is never reused */
     snprintf (s->monitor_endpoint, sizeof s->monitor_endpoint, "inproc://zmqobs-monitor-%p-%llu",
               (void *) obs, (unsigned long long) seq);
 

@@ -1291,6 +1291,42 @@ START_TEST (test_attach_cycles_host)
 }
 END_TEST
 
+/* A new observer can be given the address of one just destroyed, and
+ * libzmq releases inproc names asynchronously (in its reaper thread): the
+ * monitor endpoints and context probes must be unique in the process, not
+ * only per observer, or an attach of the new observer can fail with
+ * EADDRINUSE while the old name is still registered. */
+START_TEST (test_observer_address_reused)
+{
+    testutil_watchdog (60);
+    void *ctx = zmq_ctx_new ();
+    ck_assert_int_eq (zmq_ctx_set (ctx, ZMQ_MAX_SOCKETS, 4096), 0);
+    void *sock = socket_with (ctx, ZMQ_PAIR);
+    enum { CYCLES = 200 };
+    static char names[CYCLES][64];
+    zmqobs_t *prev = NULL;
+    int reused = 0;
+    for (int i = 0; i < CYCLES; i++) {
+        zmqobs_t *obs = observer (ctx, i & 1);
+        reused += obs == prev;
+        prev = obs;
+        zmqobs_socket_t *s = zmqobs_attach (obs, sock, "reused");
+        ck_assert_msg (s != NULL, "attach %d: %s", i, zmq_strerror (errno));
+        memcpy (names[i], s->monitor_endpoint, sizeof names[i]);
+        for (int j = 0; j < i; j++)
+            ck_assert_msg (strcmp (names[i], names[j]) != 0, "cycles %d and %d both used %s", j,
+                           i, names[i]);
+        zmqobs_detach (&s);
+        zmqobs_destroy (&obs);
+    }
+    /* (the allocator hands the freed block back nearly every time; the
+     * names differ whether it does or not) */
+    fprintf (stderr, "observer address reused in %d of %d cycles\n", reused, CYCLES - 1);
+    zmq_close (sock);
+    ck_assert_int_eq (zmq_ctx_term (ctx), 0);
+}
+END_TEST
+
 START_TEST (test_attach_errors)
 {
     testutil_watchdog (30);
@@ -2460,6 +2496,7 @@ int main (void)
     tcase_add_test (tc, test_attach_cycles);
     tcase_add_test (tc, test_attach_cycles_host);
     tcase_add_test (tc, test_attach_errors);
+    tcase_add_test (tc, test_observer_address_reused);
     tcase_add_test (tc, test_host_takes_monitor);
     tcase_add_test (tc, test_many_sockets);
     tc = testutil_tcase (suite, "shutdown", 30);
