@@ -1314,8 +1314,8 @@ START_TEST (test_observer_address_reused)
         ck_assert_msg (s != NULL, "attach %d: %s", i, zmq_strerror (errno));
         memcpy (names[i], s->monitor_endpoint, sizeof names[i]);
         for (int j = 0; j < i; j++)
-            ck_assert_msg (strcmp (names[i], names[j]) != 0, "cycles %d and %d both used %s", j,
-                           i, names[i]);
+            ck_assert_msg (strcmp (names[i], names[j]) != 0, "cycles %d and %d both used %s", j, i,
+                           names[i]);
         zmqobs_detach (&s);
         zmqobs_destroy (&obs);
     }

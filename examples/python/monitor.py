@@ -144,9 +144,13 @@ class SocketMonitor:
 
 def _say(tag):
     def hook(ev):
-        print("[%-14s] %-8s %-16s %s%s" % (tag, ev.socket, ev.event, ev.endpoint,
-                                           " (%s)" % ev.value_text if ev.value_text else ""),
-              flush=True)
+        # one write for the whole line, newline included: the hook runs on
+        # the observer's thread while the main thread prints too, and
+        # print() writes the text and the newline separately
+        sys.stdout.write("[%-14s] %-8s %-16s %s%s\n" % (
+            tag, ev.socket, ev.event, ev.endpoint,
+            " (%s)" % ev.value_text if ev.value_text else ""))
+        sys.stdout.flush()
     return hook
 
 

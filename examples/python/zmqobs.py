@@ -128,6 +128,8 @@ class Options(ctypes.Structure):
         ("labels", ctypes.POINTER(Label)),
         ("label_count", _size),
         ("no_process_metrics", _int),
+        ("service", ctypes.c_char_p),
+        ("event_log", ctypes.c_char_p),
     ]
 
 
@@ -419,12 +421,83 @@ _set_queue_depth = _sig(_pylib, "zmqobs_set_queue_depth", None, _P, _i64)
 _add_queue_depth = _sig(_pylib, "zmqobs_add_queue_depth", None, _P, _i64)
 
 # ---------------------------------------------------------------------------
-# APPLICATION METRICS: reserved place.
-# Application-defined metrics (the host's own counters, gauges and
-# histograms) are being added to the C API separately. Their bindings
-# belong here, declared with _sig like the functions above, and their
-# Python surface next to Observer.stats, once zmqobs.h has them. Nothing
-# is bound or guessed until then.
+# Application metrics: the host's own counters, gauges and histograms,
+# exposed beside the socket metrics. Creation through CDLL (errno), the
+# lock-free updates through PyDLL like the hot path.
+# ---------------------------------------------------------------------------
+_sig(_lib, "zmqobs_counter_new", _P, _P, _cp, _cp, ctypes.POINTER(Label), _S)
+_sig(_lib, "zmqobs_gauge_new", _P, _P, _cp, _cp, ctypes.POINTER(Label), _S)
+_sig(_lib, "zmqobs_histogram_new", _P, _P, _cp, _cp, ctypes.POINTER(Label), _S,
+     ctypes.POINTER(ctypes.c_double), _S)
+_sig(_lib, "zmqobs_metric_destroy", None, ctypes.POINTER(_P))
+_counter_add = _sig(_pylib, "zmqobs_counter_add", _int, _P, _u64)
+_gauge_set = _sig(_pylib, "zmqobs_gauge_set", _int, _P, ctypes.c_double)
+_gauge_add = _sig(_pylib, "zmqobs_gauge_add", _int, _P, ctypes.c_double)
+_histogram_observe = _sig(_pylib, "zmqobs_histogram_observe", _int, _P, ctypes.c_double)
+
+
+class Metric:
+    """An application metric from Observer.counter, Observer.gauge or
+    Observer.histogram: add (a counter: a whole number >= 0; a gauge: any
+    number), set (a gauge), observe (a histogram). Any thread. destroy()
+    removes it; closing its observer destroys it too (then every call
+    raises ValueError)."""
+
+    def __init__(self, obs, handle, kind, name):
+        self._obs, self._h, self.kind, self.name = obs, handle, kind, name
+
+    def _handle(self):
+        if self._h is None or self._obs.closed:
+            raise ValueError("metric %r is destroyed" % self.name)
+        return self._h
+
+    def add(self, n=1):
+        h = self._handle()
+        if self.kind == "counter":
+            if not isinstance(n, int) or n < 0:
+                raise ValueError("a counter adds a whole number >= 0, not %r" % (n,))
+            rc = _counter_add(h, n)
+        elif self.kind == "gauge":
+            rc = _gauge_add(h, float(n))
+        else:
+            raise ValueError("a histogram has observe(), not add()")
+        if rc != 0:
+            raise ValueError("%s.add(%r) refused" % (self.name, n))
+
+    def set(self, v):
+        if self.kind != "gauge":
+            raise ValueError("only a gauge has set()")
+        if _gauge_set(self._handle(), float(v)) != 0:
+            raise ValueError("%s.set(%r) refused" % (self.name, v))
+
+    def observe(self, v):
+        if self.kind != "histogram":
+            raise ValueError("only a histogram has observe()")
+        if _histogram_observe(self._handle(), float(v)) != 0:
+            raise ValueError("%s.observe(%r) refused (NaN, or below 0 with bounds >= 0)"
+                             % (self.name, v))
+
+    def destroy(self):
+        """Removes the metric from the exposition. Idempotent."""
+        if self._h is not None and not self._obs.closed:
+            p = _P(self._h)
+            _lib.zmqobs_metric_destroy(ctypes.byref(p))
+        self._h = None
+
+
+def _labels_arg(labels):
+    items = list((labels or {}).items())
+    if not items:
+        return None, 0, None
+    arr = (Label * len(items))()
+    keep = []
+    for i, (k, v) in enumerate(items):
+        kb, vb = str(k).encode(), str(v).encode()
+        keep += [kb, vb]
+        arr[i].name, arr[i].value = kb, vb
+    return arr, len(items), keep
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -1002,6 +1075,35 @@ class Observer:
         if n < 0:
             raise _fail("zmqobs_process")
         return n
+
+    # -- application metrics ------------------------------------------------
+    def _metric(self, kind, name, help, labels, bounds=None):
+        self._check_open()
+        arr, n, keep = _labels_arg(labels)
+        if kind == "counter":
+            h = _lib.zmqobs_counter_new(self._h, name.encode(), help.encode(), arr, n)
+        elif kind == "gauge":
+            h = _lib.zmqobs_gauge_new(self._h, name.encode(), help.encode(), arr, n)
+        else:
+            b = (ctypes.c_double * len(bounds))(*bounds) if bounds else None
+            h = _lib.zmqobs_histogram_new(self._h, name.encode(), help.encode(), arr, n, b,
+                                          len(bounds) if bounds else 0)
+        del keep
+        if not h:
+            raise _fail("zmqobs_%s_new %s" % (kind, name))
+        return Metric(self, h, kind, name)
+
+    def counter(self, name, help, labels=None):
+        """A counter exposed as name_total (labels: {name: value})."""
+        return self._metric("counter", name, help, labels)
+
+    def gauge(self, name, help, labels=None):
+        return self._metric("gauge", name, help, labels)
+
+    def histogram(self, name, help, labels=None, bounds=None):
+        """bounds: bucket upper bounds, increasing (None: the library's
+        defaults)."""
+        return self._metric("histogram", name, help, labels, bounds)
 
     # -- lifecycle ----------------------------------------------------------
     def _check_open(self):

@@ -211,6 +211,7 @@ def test_monitor_script():
         assert sum("] client-%d CONNECTED" % i in line for line in out) == 1
         assert sum("] client-%d DISCONNECTED" % i in line for line in out) == 1
     assert sum("BIND_FAILED" in line and "(EADDRINUSE)" in line for line in out) == 1
+    assert "events of socket 'server':" in out, "\n".join(out)
     i = out.index("events of socket 'server':")
     assert re.fullmatch(r"  ACCEPTED +3", out[i + 1])
     assert "events of socket 'late':" in out

@@ -457,3 +457,38 @@ def test_connect_disconnect_through_the_library(obs, ctx):
         req.connect("bogus://x")
     assert e.value.errno == errno.EPROTONOSUPPORT
     rep.close()
+
+
+def test_application_metrics(obs):
+    jobs = obs.counter("jobs", "Jobs done.", {"queue": "fast"})
+    depth = obs.gauge("depth", "Items waiting.")
+    sizes = obs.histogram("sizes", "Sizes.", bounds=[1.0, 10.0])
+    jobs.add()
+    jobs.add(41)
+    depth.set(2.5)
+    depth.add(-1)
+    for v in (0.5, 5.0, 50.0):
+        sizes.observe(v)
+    lines = obs.format("prometheus").splitlines()
+    # (the fixture's observer adds service="pytest" to every series)
+    assert 'jobs_total{queue="fast",service="pytest"} 42' in lines
+    assert 'depth{service="pytest"} 1.5' in lines
+    assert 'sizes_bucket{service="pytest",le="1"} 1' in lines
+    assert 'sizes_bucket{service="pytest",le="10"} 2' in lines
+    assert 'sizes_bucket{service="pytest",le="+Inf"} 3' in lines
+    assert 'sizes_count{service="pytest"} 3' in lines
+    # the same name and labels again: EEXIST
+    with pytest.raises(zmqobs.ZmqobsError) as e:
+        obs.counter("jobs", "Jobs done.", {"queue": "fast"})
+    assert e.value.errno == errno.EEXIST
+    with pytest.raises(ValueError):
+        jobs.add(-1)
+    with pytest.raises(ValueError):
+        sizes.observe(float("nan"))
+    jobs.destroy()
+    assert "jobs_total" not in obs.format("prometheus")
+    with pytest.raises(ValueError):
+        jobs.add()
+    obs.close()
+    with pytest.raises(ValueError):
+        depth.set(1)
