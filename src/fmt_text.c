@@ -53,12 +53,6 @@ static void put_duration (zmqobs_out_t *o, uint64_t ns)
     }
 }
 
-static void put_u64 (zmqobs_out_t *o, uint64_t v)
-{
-    char num[24];
-    zmqobs__put (o, num, zmqobs__fmt_u64 (num, v));
-}
-
 /* Messages per second over the uptime, one decimal, rounded down. */
 static void put_rate (zmqobs_out_t *o, uint64_t count, uint64_t uptime_ns)
 {
@@ -81,24 +75,24 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     ZMQOBS__PUT_LIT (o, ")\n  uptime          ");
     put_duration (o, st->uptime_ns);
     ZMQOBS__PUT_LIT (o, "\n  sent            ");
-    put_u64 (o, st->msgs_sent);
+    zmqobs__put_u64 (o, st->msgs_sent);
     ZMQOBS__PUT_LIT (o, " msgs, ");
-    put_u64 (o, st->bytes_sent);
+    zmqobs__put_u64 (o, st->bytes_sent);
     ZMQOBS__PUT_LIT (o, " bytes, ");
     put_rate (o, st->msgs_sent, st->uptime_ns);
     ZMQOBS__PUT_LIT (o, " msg/s\n  received        ");
-    put_u64 (o, st->msgs_received);
+    zmqobs__put_u64 (o, st->msgs_received);
     ZMQOBS__PUT_LIT (o, " msgs, ");
-    put_u64 (o, st->bytes_received);
+    zmqobs__put_u64 (o, st->bytes_received);
     ZMQOBS__PUT_LIT (o, " bytes, ");
     put_rate (o, st->msgs_received, st->uptime_ns);
     ZMQOBS__PUT_LIT (o, " msg/s\n  connections     ");
     char num[24];
     zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->connections));
     ZMQOBS__PUT_LIT (o, " now, ");
-    put_u64 (o, st->listening);
+    zmqobs__put_u64 (o, st->listening);
     ZMQOBS__PUT_LIT (o, " listening, ");
-    put_u64 (o, st->reconnects);
+    zmqobs__put_u64 (o, st->reconnects);
     ZMQOBS__PUT_LIT (o, " reconnects\n  errors          ");
     uint64_t errs[2] = {0, 0}, hs = 0;
     for (int op = 0; op < 2; op++)
@@ -107,15 +101,15 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++)
         hs += st->handshake_failures[i];
     ZMQOBS__PUT_LIT (o, "send ");
-    put_u64 (o, errs[0]);
+    zmqobs__put_u64 (o, errs[0]);
     ZMQOBS__PUT_LIT (o, ", recv ");
-    put_u64 (o, errs[1]);
+    zmqobs__put_u64 (o, errs[1]);
     ZMQOBS__PUT_LIT (o, ", would block send ");
-    put_u64 (o, st->errors[0][0]);
+    zmqobs__put_u64 (o, st->errors[0][0]);
     ZMQOBS__PUT_LIT (o, ", recv ");
-    put_u64 (o, st->errors[1][0]);
+    zmqobs__put_u64 (o, st->errors[1][0]);
     ZMQOBS__PUT_LIT (o, ", handshake failures ");
-    put_u64 (o, hs);
+    zmqobs__put_u64 (o, hs);
     if (!st->monitor_up)
         ZMQOBS__PUT_LIT (o, "\n  monitor         stopped unasked (replaced?): counts frozen");
     ZMQOBS__PUT_LIT (o, "\n  queue depth     ");
@@ -132,7 +126,7 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
         ZMQOBS__PUT_LIT (o, ", p99 ");
         put_duration (o, w->p99_ns);
         ZMQOBS__PUT_LIT (o, " (last ");
-        put_u64 (o, w->count);
+        zmqobs__put_u64 (o, w->count);
         ZMQOBS__PUT_LIT (o, " samples)");
     }
     zmqobs__put_c (o, '\n');
@@ -158,16 +152,16 @@ static void totals_add (text_totals_t *t, const zmqobs_stats_t *st)
 static void text_totals (zmqobs_out_t *o, const text_totals_t *t, size_t n)
 {
     ZMQOBS__PUT_LIT (o, "totals over ");
-    put_u64 (o, (uint64_t) n);
+    zmqobs__put_u64 (o, (uint64_t) n);
     zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
     ZMQOBS__PUT_LIT (o, "  connections     ");
-    put_u64 (o, t->connected + t->accepted);
+    zmqobs__put_u64 (o, t->connected + t->accepted);
     ZMQOBS__PUT_LIT (o, " established (CONNECTED ");
-    put_u64 (o, t->connected);
+    zmqobs__put_u64 (o, t->connected);
     ZMQOBS__PUT_LIT (o, ", ACCEPTED ");
-    put_u64 (o, t->accepted);
+    zmqobs__put_u64 (o, t->accepted);
     ZMQOBS__PUT_LIT (o, "), ");
-    put_u64 (o, t->disconnected);
+    zmqobs__put_u64 (o, t->disconnected);
     ZMQOBS__PUT_LIT (o, " disconnected\n  errors          ");
     int any = 0;
     for (unsigned i = 0; i < ZMQOBS_ERRNO_SLOTS; i++) {
@@ -180,7 +174,7 @@ static void text_totals (zmqobs_out_t *o, const text_totals_t *t, size_t n)
         for (int op = 0; op < 2; op++)
             if (t->errors[i][op]) {
                 zmqobs__put_str (o, op == ZMQOBS_OP_SEND ? " send " : " recv ");
-                put_u64 (o, t->errors[i][op]);
+                zmqobs__put_u64 (o, t->errors[i][op]);
             }
     }
     if (!any)
@@ -192,7 +186,7 @@ void zmqobs__fmt_text (zmqobs_out_t *o, const zmqobs_t *obs, zmqobs_socket_t *co
                        size_t n, const zmqobs__process_t *p, zmqobs_stats_t *st)
 {
     ZMQOBS__PUT_LIT (o, "zmqobs report: ");
-    put_u64 (o, (uint64_t) n);
+    zmqobs__put_u64 (o, (uint64_t) n);
     zmqobs__put_str (o, n == 1 ? " socket\n" : " sockets\n");
     uint64_t up = LOAD (&zmqobs__test_uptime_ns);
     text_totals_t totals;
@@ -215,20 +209,20 @@ void zmqobs__fmt_text (zmqobs_out_t *o, const zmqobs_t *obs, zmqobs_socket_t *co
         }
         if (p->have & (1u << P_RSS)) {
             ZMQOBS__PUT_LIT (o, "  resident        ");
-            put_u64 (o, p->resident_bytes);
+            zmqobs__put_u64 (o, p->resident_bytes);
             ZMQOBS__PUT_LIT (o, " bytes\n");
         }
         if (p->have & (1u << P_THREADS)) {
             ZMQOBS__PUT_LIT (o, "  threads         ");
-            put_u64 (o, p->threads);
+            zmqobs__put_u64 (o, p->threads);
             zmqobs__put_c (o, '\n');
         }
         if (p->have & (1u << P_OPEN_FDS)) {
             ZMQOBS__PUT_LIT (o, "  open fds        ");
-            put_u64 (o, p->open_fds);
+            zmqobs__put_u64 (o, p->open_fds);
             if (p->have & (1u << P_MAX_FDS)) {
                 ZMQOBS__PUT_LIT (o, " of ");
-                put_u64 (o, p->max_fds);
+                zmqobs__put_u64 (o, p->max_fds);
             }
             zmqobs__put_c (o, '\n');
         }

@@ -139,6 +139,23 @@ static long sources_timeout (zmqobs_t *obs)
     return t;
 }
 
+/* What epoll reported: the wake descriptor is emptied, a source is
+ * marked in fired, a reader joins the ready list. */
+static void take_events (zmqobs_t *obs, const struct epoll_event *evs, int nev, int *fired)
+{
+    for (int i = 0; i < nev; i++) {
+        zmqobs_loop_node_t *n = evs[i].data.ptr;
+        if (n->kind == ZMQOBS__N_WAKE) {
+            uint64_t value;
+            ssize_t got = read (obs->loop->efd, &value, sizeof value);
+            (void) got;
+        } else if (n->kind == ZMQOBS__N_SOURCE)
+            fired[n->source] = 1;
+        else
+            zmqobs__loop_ready (obs, n);
+    }
+}
+
 /* One turn: take in changes, wait (at most timeout_ms) for what is ready,
  * drain each ready node once. Returns events handled, or -1 with errno
  * ETERM (readers closed) or another errno. In threaded mode the lock is
@@ -182,17 +199,7 @@ static int turn (zmqobs_t *obs, long timeout_ms)
     if (nev < 0)
         return -1; /* EINTR */
     int fired[ZMQOBS__SOURCES_MAX] = {0};
-    for (int i = 0; i < nev; i++) {
-        zmqobs_loop_node_t *n = evs[i].data.ptr;
-        if (n->kind == ZMQOBS__N_WAKE) {
-            uint64_t value;
-            ssize_t got = read (lp->efd, &value, sizeof value);
-            (void) got;
-        } else if (n->kind == ZMQOBS__N_SOURCE)
-            fired[n->source] = 1;
-        else
-            zmqobs__loop_ready (obs, n);
-    }
+    take_events (obs, evs, nev, fired);
     if (!own)
         run_sources (obs, fired);
     /* each node that was ready when the turn began, once, in order; one
@@ -440,20 +447,13 @@ static void after_term (zmqobs_t *obs)
     struct zmqobs_loop *lp = obs->loop;
     struct epoll_event evs[EPOLL_BATCH];
     int fired[ZMQOBS__SOURCES_MAX] = {0};
-    int nev = epoll_wait (lp->epfd, evs, EPOLL_BATCH, 0);
-    for (int i = 0; i < nev; i++) {
-        zmqobs_loop_node_t *n = evs[i].data.ptr;
-        if (n->kind == ZMQOBS__N_WAKE) {
-            uint64_t value;
-            ssize_t got = read (lp->efd, &value, sizeof value);
-            (void) got;
-        } else if (n->kind == ZMQOBS__N_SOURCE)
-            fired[n->source] = 1;
-    }
+    take_events (obs, evs, epoll_wait (lp->epfd, evs, EPOLL_BATCH, 0), fired);
     run_sources (obs, fired);
 }
 
-int zmqobs_fd (zmqobs_t *self)
+/* The host-driven entry points' common check: 0, or -1 with EINVAL
+ * (NULL self) or ENOTSUP (the observer has its own thread). */
+static int host_driven_only (const zmqobs_t *self)
 {
     if (!self) {
         errno = EINVAL;
@@ -463,6 +463,13 @@ int zmqobs_fd (zmqobs_t *self)
         errno = ENOTSUP;
         return -1;
     }
+    return 0;
+}
+
+int zmqobs_fd (zmqobs_t *self)
+{
+    if (host_driven_only (self) != 0)
+        return -1;
     return self->loop->epfd;
 }
 
@@ -477,14 +484,8 @@ int zmqobs__loop_in_process (const zmqobs_t *obs)
 
 long zmqobs_timeout_ms (zmqobs_t *self)
 {
-    if (!self) {
-        errno = EINVAL;
+    if (host_driven_only (self) != 0)
         return -2;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -2;
-    }
     if (in_process == self || zmqobs__in_callback (self)) {
         /* from an event callback: in host-driven mode every one runs with
          * the loop's lock held (zmqobs_process, a detach, a request) */
@@ -506,14 +507,12 @@ long zmqobs_timeout_ms (zmqobs_t *self)
 
 int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size)
 {
-    if (!self || (!items && size > 0) || size < 0) {
+    if ((!items && size > 0) || size < 0) {
         errno = EINVAL;
         return -1;
     }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
+    if (host_driven_only (self) != 0)
         return -1;
-    }
     /* one descriptor stands for everything: readers, HTTP, the wake */
     if (size > 0)
         items[0] = (zmq_pollitem_t) {.socket = NULL,
@@ -525,14 +524,8 @@ int zmqobs_pollitems (zmqobs_t *self, zmq_pollitem_t *items, int size)
 
 int zmqobs_process (zmqobs_t *self, long timeout_ms)
 {
-    if (!self) {
-        errno = EINVAL;
+    if (host_driven_only (self) != 0)
         return -1;
-    }
-    if (!self->host_driven) {
-        errno = ENOTSUP;
-        return -1;
-    }
     struct zmqobs_loop *lp = self->loop;
     pthread_mutex_lock (&lp->lock);
     while (LOAD (&lp->waiters) > 0)
