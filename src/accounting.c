@@ -9,6 +9,8 @@
  */
 #include "accounting.h"
 
+#include "platform.h"
+
 #include <string.h>
 
 /* The last error; read by snapshots under the same small lock, which no
@@ -62,7 +64,7 @@ uint16_t zmqobs__wildcard_port (const char *ep, size_t len)
         return 0;
     static const char *const any[] = {"*", "0.0.0.0", "[::]", "::", "[*]", "[0:0:0:0:0:0:0:0]"};
     const char *host = ep + 6;
-    size_t hlen = (size_t) ((const char *) memrchr (ep, ':', len) - host);
+    size_t hlen = (size_t) (zmqobs__memrchr (ep, ':', len) - host);
     for (size_t i = 0; i < sizeof any / sizeof any[0]; i++)
         if (strlen (any[i]) == hlen && memcmp (host, any[i], hlen) == 0)
             return port;

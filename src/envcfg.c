@@ -14,6 +14,7 @@
 
 #include "base.h"
 #include "http_parse.h"
+#include "platform.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
@@ -174,7 +175,7 @@ static int probe_log (const char *path, char *err, size_t errsize)
     if (fd < 0) {
         int e = errno;
         char text[128];
-        const char *why = strerror_r (e, text, sizeof text); /* GNU: may return text */
+        const char *why = zmqobs__strerror (e, text, sizeof text);
         return fail (err, errsize, e, "ZMQOBS_EVENT_LOG: cannot open %s for appending: %s",
                      quote (path).text, why);
     }

@@ -8,6 +8,7 @@
  */
 #include "events.h"
 
+#include "platform.h"
 #include "zmqobs_private.h"
 
 #include <ctype.h>
@@ -255,12 +256,10 @@ const char *zmqobs_errno_name (int err)
     unsigned slot = zmqobs__errno_slot (err);
     if (slot < ERRNO_COUNT)
         return errnos[slot].name;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
     /* system errno values outside the table still get their real name */
-    const char *name = err > 0 ? strerrorname_np (err) : NULL;
+    const char *name = zmqobs__errno_sysname (err);
     if (name)
         return name;
-#endif
     return "OTHER";
 }
 
@@ -364,13 +363,11 @@ unsigned zmqobs_version (void)
 const char *zmqobs__errno_text (int err)
 {
     const char *text = zmqobs_errno_name (err);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
     if (strcmp (text, "OTHER") == 0) {
-        const char *name = strerrorname_np (err);
+        const char *name = zmqobs__errno_sysname (err);
         if (name)
             text = name;
     }
-#endif
     return text;
 }
 

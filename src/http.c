@@ -28,15 +28,13 @@
 
 #include "accept.h"
 #include "loop.h"
+#include "platform.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -82,15 +80,14 @@ static struct zmqobs_http *get_or_create (zmqobs_t *obs)
         h = zmqobs__calloc (1, sizeof *h);
         if (h) {
             h->epfd = epoll_create1 (EPOLL_CLOEXEC);
-            h->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-            struct epoll_event ev = {.events = EPOLLIN, .data.fd = h->wake_fd};
-            if (h->epfd < 0 || h->wake_fd < 0
-                || epoll_ctl (h->epfd, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0) {
+            int wrc = zmqobs__wakefd_open (&h->wake);
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = h->wake.rd};
+            if (h->epfd < 0 || wrc != 0
+                || epoll_ctl (h->epfd, EPOLL_CTL_ADD, h->wake.rd, &ev) != 0) {
                 int err = errno;
                 if (h->epfd >= 0)
                     close (h->epfd);
-                if (h->wake_fd >= 0)
-                    close (h->wake_fd);
+                zmqobs__wakefd_close (&h->wake);
                 zmqobs__free (h);
                 pthread_mutex_unlock (&obs->lock);
                 errno = err;
@@ -137,9 +134,7 @@ static int ensure_source (zmqobs_t *obs, struct zmqobs_http *h)
 
 static void http_wake (struct zmqobs_http *h)
 {
-    uint64_t one = 1;
-    ssize_t rc = write (h->wake_fd, &one, sizeof one);
-    (void) rc;
+    zmqobs__wakefd_signal (&h->wake);
 }
 
 /* The loop's calls pin the state so that zmqobs__http_fini, which may run
@@ -199,7 +194,7 @@ void zmqobs__http_fini (zmqobs_t *obs)
     stop_locked (h);
     pthread_mutex_unlock (&h->mu);
     close (h->epfd);
-    close (h->wake_fd);
+    zmqobs__wakefd_close (&h->wake);
     pthread_cond_destroy (&h->idle);
     pthread_mutex_destroy (&h->mu);
     zmqobs__free (h);
@@ -506,10 +501,8 @@ static void http_turn (zmqobs_t *obs, struct zmqobs_http *h, long timeout_ms)
     zmq_pollitem_t items[MAX_CONNS + 2];
     int k = 0;
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.fd == h->wake_fd) {
-            uint64_t value;
-            ssize_t got = read (h->wake_fd, &value, sizeof value);
-            (void) got;
+        if (evs[i].data.fd == h->wake.rd) {
+            zmqobs__wakefd_drain (&h->wake);
             continue;
         }
         short re = 0;
@@ -542,10 +535,7 @@ static void *serve_thread (void *arg)
      * needs: when they compete, this thread yields (nice + 10; Linux
      * threads have nice values of their own, and raising one needs no
      * privilege). Best effort: the scrape is served either way. */
-    errno = 0;
-    int nice_now = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
-    if (errno == 0)
-        (void) setpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid), nice_now + 10);
+    (void) zmqobs__thread_nice (10);
     for (;;) {
         pthread_mutex_lock (&h->mu);
         int quit = h->quit;

@@ -436,7 +436,7 @@ static struct conn *free_slot (struct zmqobs_http *h)
 void zmqobs__accept_some (struct zmqobs_http *h, uint64_t now)
 {
     for (int k = 0; k < ACCEPT_BURST; k++) {
-        int fd = accept4 (h->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = zmqobs__accept_cloexec_nb (h->listen_fd);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;

@@ -8,6 +8,7 @@
 #define ZMQOBS_HTTP_CONN_H
 
 #include "http_parse.h"
+#include "platform.h"
 #include "zmqobs_private.h"
 
 /* Most simultaneous connections. A scraper needs one; the rest is slack
@@ -60,8 +61,8 @@ struct zmqobs_http {
     size_t body_hint;      /* last /metrics body size, to pre-size buffers */
     uint64_t idle_ns, request_ns, write_ns, linger_ns;
     struct conn *conns;  /* MAX_CONNS slots, allocated at serve time */
-    int epfd;            /* listener, connections and wake_fd */
-    int wake_fd;         /* eventfd: serve, stop and quit wake the waiter */
+    int epfd;            /* listener, connections and wake.rd */
+    zmqobs__wakefd_t wake; /* serve, stop and quit wake the waiter */
     uint32_t listen_reg; /* events registered for the listener */
     pthread_t thread;    /* threaded mode: the server's own thread */
     int has_thread;

@@ -26,7 +26,6 @@
 
 #include <limits.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,10 +43,7 @@ static long min_timeout (long a, long b)
 
 static void wake (struct zmqobs_loop *lp)
 {
-    uint64_t one = 1;
-    /* EAGAIN means the counter is already nonzero: the loop will wake */
-    ssize_t rc = write (lp->efd, &one, sizeof one);
-    (void) rc;
+    zmqobs__wakefd_signal (&lp->efd);
 }
 
 void zmqobs__loop_wake (zmqobs_t *obs)
@@ -146,9 +142,7 @@ static void take_events (zmqobs_t *obs, const struct epoll_event *evs, int nev, 
     for (int i = 0; i < nev; i++) {
         zmqobs_loop_node_t *n = evs[i].data.ptr;
         if (n->kind == ZMQOBS__N_WAKE) {
-            uint64_t value;
-            ssize_t got = read (obs->loop->efd, &value, sizeof value);
-            (void) got;
+            zmqobs__wakefd_drain (&obs->loop->efd);
         } else if (n->kind == ZMQOBS__N_SOURCE)
             fired[n->source] = 1;
         else
@@ -244,7 +238,7 @@ static void *term_watch (void *arg)
     int term = 0;
     {
         zmq_pollitem_t items[2] = {{.socket = sentinel, .events = ZMQ_POLLIN},
-                                   {.socket = NULL, .fd = lp->watch_efd, .events = ZMQ_POLLIN}};
+                                   {.socket = NULL, .fd = lp->watch_efd.rd, .events = ZMQ_POLLIN}};
         for (;;) {
             int rc = zmq_poll (items, 2, -1);
             if (rc < 0 && errno == EINTR)
@@ -357,14 +351,14 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
     zmqobs__dl_init (&lp->ready);
     for (int i = 0; i < ZMQOBS__SOURCES_MAX; i++)
         lp->sources[i].fd = -1;
-    lp->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    lp->watch_efd.rd = lp->watch_efd.wr = -1;
+    int wrc = zmqobs__wakefd_open (&lp->efd);
     lp->epfd = epoll_create1 (EPOLL_CLOEXEC);
     lp->wake_node.kind = ZMQOBS__N_WAKE;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &lp->wake_node};
-    if (lp->efd < 0 || lp->epfd < 0 || epoll_ctl (lp->epfd, EPOLL_CTL_ADD, lp->efd, &ev) != 0) {
+    if (wrc != 0 || lp->epfd < 0 || epoll_ctl (lp->epfd, EPOLL_CTL_ADD, lp->efd.rd, &ev) != 0) {
         int err = errno;
-        if (lp->efd >= 0)
-            close (lp->efd);
+        zmqobs__wakefd_close (&lp->efd);
         if (lp->epfd >= 0)
             close (lp->epfd);
         zmqobs__free (lp);
@@ -373,7 +367,6 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
     }
     pthread_mutex_init (&lp->lock, NULL);
     pthread_cond_init (&lp->cond, NULL);
-    lp->watch_efd = -1;
     obs->loop = lp;
     if (!obs->host_driven) {
         int rc = pthread_create (&lp->thread, NULL, loop_thread, obs);
@@ -386,8 +379,8 @@ int zmqobs__loop_init (zmqobs_t *obs, const zmqobs_loop_hooks_t *hooks)
     } else {
         /* the sentinel is made here, so the observer's sockets and
          * descriptors are all taken when zmqobs_new returns */
-        lp->watch_efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-        lp->sentinel = lp->watch_efd < 0 ? NULL : zmq_socket (obs->ctx, ZMQ_PAIR);
+        lp->sentinel = zmqobs__wakefd_open (&lp->watch_efd) != 0 ? NULL
+                                                                  : zmq_socket (obs->ctx, ZMQ_PAIR);
         int rc = lp->sentinel ? pthread_create (&lp->watcher, NULL, term_watch, obs) : errno;
         if (rc != 0) {
             if (lp->sentinel)
@@ -405,9 +398,7 @@ void zmqobs__loop_stop (zmqobs_t *obs)
 {
     struct zmqobs_loop *lp = obs ? obs->loop : NULL;
     if (lp && lp->has_watcher) {
-        uint64_t one = 1;
-        ssize_t rc = write (lp->watch_efd, &one, sizeof one);
-        (void) rc;
+        zmqobs__wakefd_signal (&lp->watch_efd);
         pthread_join (lp->watcher, NULL);
         lp->has_watcher = 0;
     }
@@ -427,9 +418,8 @@ void zmqobs__loop_free (zmqobs_t *obs)
     if (!lp)
         return;
     close (lp->epfd);
-    close (lp->efd);
-    if (lp->watch_efd >= 0)
-        close (lp->watch_efd);
+    zmqobs__wakefd_close (&lp->efd);
+    zmqobs__wakefd_close (&lp->watch_efd);
     pthread_cond_destroy (&lp->cond);
     pthread_mutex_destroy (&lp->lock);
     zmqobs__free (lp);

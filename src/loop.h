@@ -9,6 +9,7 @@
 #ifndef ZMQOBS_LOOP_H
 #define ZMQOBS_LOOP_H
 
+#include "platform.h"
 #include "zmqobs_private.h"
 
 /* A node of the epoll set. Owners embed it first in their own records;
@@ -58,7 +59,7 @@ typedef struct {
 struct zmqobs_loop {
     pthread_mutex_t lock; /* hooks' state, quit, terminated, sources */
     pthread_cond_t cond;  /* the monitor's waits (its states changed) */
-    int efd;              /* eventfd: wakes the loop */
+    zmqobs__wakefd_t efd; /* wakes the loop */
     int epfd;             /* epoll: readers, efd, sources */
     pthread_t thread;
     int has_thread;
@@ -73,7 +74,7 @@ struct zmqobs_loop {
      * loop may never run again; watch_efd ends it at destroy */
     pthread_t watcher;
     int has_watcher;
-    int watch_efd;
+    zmqobs__wakefd_t watch_efd;
     void *sentinel; /* the watcher's PAIR socket */
     /* the draining thread's (the lock's holder in host-driven mode) */
     zmqobs_dlink_t ready;

@@ -3,14 +3,16 @@
  *
  * A scrape must not allocate, so nothing here uses stdio or opendir: files
  * are read with open/read into stack buffers and /proc/self/fd is counted
- * with stat(2) or getdents64 (see open_fds). Boot time never changes while
+ * with stat(2) or a listing (see open_fds; platform.c lists with
+ * getdents64 where it can, readdir elsewhere). Boot time never changes while
  * the system runs, so it is read from /proc/stat once per process.
  *
  * SPDX-License-Identifier: MIT
  */
 #include "process.h"
 
-#include <dirent.h>
+#include "platform.h"
+
 #include <pthread.h>
 #include <fcntl.h>
 #include <string.h>
@@ -176,39 +178,9 @@ static int read_btime (uint64_t *out)
 /* Open descriptors, not counting the one used to list them. */
 static int count_fds (uint64_t *out)
 {
-    int fd = open ("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    uint64_t count;
+    if (zmqobs__count_dir ("/proc/self/fd", &count) != 0)
         return -1;
-    uint64_t count = 0;
-    union {
-        struct dirent64 align;
-        char bytes[4096];
-    } buf;
-    for (;;) {
-        ssize_t n = getdents64 (fd, buf.bytes, sizeof buf.bytes);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int err = errno;
-            close (fd);
-            errno = err;
-            return -1;
-        }
-        if (n == 0)
-            break;
-        for (ssize_t off = 0; off < n;) {
-            struct dirent64 d;
-            /* records are 8-byte aligned, but copy the header anyway */
-            memcpy (&d, buf.bytes + off, offsetof (struct dirent64, d_name));
-            const char *name = buf.bytes + off + offsetof (struct dirent64, d_name);
-            if (name[0] != '.')
-                count++;
-            if (d.d_reclen == 0)
-                break;
-            off += d.d_reclen;
-        }
-    }
-    close (fd);
     *out = count > 0 ? count - 1 : 0;
     return 0;
 }
