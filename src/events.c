@@ -8,7 +8,6 @@
  */
 #include "events.h"
 
-#include "platform.h"
 #include "zmqobs_private.h"
 
 #include <ctype.h>
@@ -249,6 +248,224 @@ const char *zmqobs_errno_slot_name (unsigned slot)
     if (slot == ZMQOBS_ERRNO_SLOTS - 1)
         return "OTHER";
     return unknown;
+}
+
+/* System errno names for C libraries without strerrorname_np (glibc
+ * before 2.32 or without _GNU_SOURCE, musl): Linux's, in the order of
+ * their values, so that an alias (EWOULDBLOCK, EDEADLOCK, ENOTSUP) gives
+ * the name glibc gives. */
+#define SYS_ERRNOS(X)                                                                          \
+    X (EPERM) X (ENOENT) X (ESRCH) X (EINTR) X (EIO) X (ENXIO) X (E2BIG) X (ENOEXEC) X (EBADF) \
+    X (ECHILD) X (EAGAIN) X (ENOMEM) X (EACCES) X (EFAULT) X (EBUSY) X (EEXIST) X (EXDEV)      \
+    X (ENODEV) X (ENOTDIR) X (EISDIR) X (EINVAL) X (ENFILE) X (EMFILE) X (ENOTTY) X (ETXTBSY)  \
+    X (EFBIG) X (ENOSPC) X (ESPIPE) X (EROFS) X (EMLINK) X (EPIPE) X (EDOM) X (ERANGE)         \
+    X (EDEADLK) X (ENAMETOOLONG) X (ENOLCK) X (ENOSYS) X (ENOTEMPTY) X (ELOOP) X (ENOMSG)     \
+    X (EIDRM) X (EPROTO) X (EMULTIHOP) X (EBADMSG) X (EOVERFLOW) X (EILSEQ) X (ENOTSOCK)      \
+    X (EDESTADDRREQ) X (EMSGSIZE) X (EPROTOTYPE) X (ENOPROTOOPT) X (EPROTONOSUPPORT)          \
+    X (EOPNOTSUPP) X (EAFNOSUPPORT) X (EADDRINUSE) X (EADDRNOTAVAIL) X (ENETDOWN)             \
+    X (ENETUNREACH) X (ENETRESET) X (ECONNABORTED) X (ECONNRESET) X (ENOBUFS) X (EISCONN)     \
+    X (ENOTCONN) X (ETIMEDOUT) X (ECONNREFUSED) X (EHOSTUNREACH) X (EALREADY)                 \
+    X (EINPROGRESS) X (ESTALE) X (EDQUOT) X (ECANCELED) X (EOWNERDEAD) X (ENOTRECOVERABLE)    \
+    X (ENOTSUP) X (EWOULDBLOCK)
+/* Names outside POSIX, each guarded: not every C library defines them. */
+static const struct {
+    int code;
+    const char *name;
+} sys_errnos[] = {
+#define ENTRY(e) {e, #e},
+    SYS_ERRNOS (ENTRY)
+#undef ENTRY
+#ifdef ENOTBLK
+    {ENOTBLK, "ENOTBLK"},
+#endif
+#ifdef ECHRNG
+    {ECHRNG, "ECHRNG"},
+#endif
+#ifdef EL2NSYNC
+    {EL2NSYNC, "EL2NSYNC"},
+#endif
+#ifdef EL3HLT
+    {EL3HLT, "EL3HLT"},
+#endif
+#ifdef EL3RST
+    {EL3RST, "EL3RST"},
+#endif
+#ifdef ELNRNG
+    {ELNRNG, "ELNRNG"},
+#endif
+#ifdef EUNATCH
+    {EUNATCH, "EUNATCH"},
+#endif
+#ifdef ENOCSI
+    {ENOCSI, "ENOCSI"},
+#endif
+#ifdef EL2HLT
+    {EL2HLT, "EL2HLT"},
+#endif
+#ifdef EBADE
+    {EBADE, "EBADE"},
+#endif
+#ifdef EBADR
+    {EBADR, "EBADR"},
+#endif
+#ifdef EXFULL
+    {EXFULL, "EXFULL"},
+#endif
+#ifdef ENOANO
+    {ENOANO, "ENOANO"},
+#endif
+#ifdef EBADRQC
+    {EBADRQC, "EBADRQC"},
+#endif
+#ifdef EBADSLT
+    {EBADSLT, "EBADSLT"},
+#endif
+#ifdef EBFONT
+    {EBFONT, "EBFONT"},
+#endif
+#ifdef ENOSTR
+    {ENOSTR, "ENOSTR"},
+#endif
+#ifdef ENODATA
+    {ENODATA, "ENODATA"},
+#endif
+#ifdef ETIME
+    {ETIME, "ETIME"},
+#endif
+#ifdef ENOSR
+    {ENOSR, "ENOSR"},
+#endif
+#ifdef ENONET
+    {ENONET, "ENONET"},
+#endif
+#ifdef ENOPKG
+    {ENOPKG, "ENOPKG"},
+#endif
+#ifdef EREMOTE
+    {EREMOTE, "EREMOTE"},
+#endif
+#ifdef ENOLINK
+    {ENOLINK, "ENOLINK"},
+#endif
+#ifdef EADV
+    {EADV, "EADV"},
+#endif
+#ifdef ESRMNT
+    {ESRMNT, "ESRMNT"},
+#endif
+#ifdef ECOMM
+    {ECOMM, "ECOMM"},
+#endif
+#ifdef EDOTDOT
+    {EDOTDOT, "EDOTDOT"},
+#endif
+#ifdef ENOTUNIQ
+    {ENOTUNIQ, "ENOTUNIQ"},
+#endif
+#ifdef EBADFD
+    {EBADFD, "EBADFD"},
+#endif
+#ifdef EREMCHG
+    {EREMCHG, "EREMCHG"},
+#endif
+#ifdef ELIBACC
+    {ELIBACC, "ELIBACC"},
+#endif
+#ifdef ELIBBAD
+    {ELIBBAD, "ELIBBAD"},
+#endif
+#ifdef ELIBSCN
+    {ELIBSCN, "ELIBSCN"},
+#endif
+#ifdef ELIBMAX
+    {ELIBMAX, "ELIBMAX"},
+#endif
+#ifdef ELIBEXEC
+    {ELIBEXEC, "ELIBEXEC"},
+#endif
+#ifdef ERESTART
+    {ERESTART, "ERESTART"},
+#endif
+#ifdef ESTRPIPE
+    {ESTRPIPE, "ESTRPIPE"},
+#endif
+#ifdef EUSERS
+    {EUSERS, "EUSERS"},
+#endif
+#ifdef ESOCKTNOSUPPORT
+    {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
+#endif
+#ifdef EPFNOSUPPORT
+    {EPFNOSUPPORT, "EPFNOSUPPORT"},
+#endif
+#ifdef ESHUTDOWN
+    {ESHUTDOWN, "ESHUTDOWN"},
+#endif
+#ifdef ETOOMANYREFS
+    {ETOOMANYREFS, "ETOOMANYREFS"},
+#endif
+#ifdef EHOSTDOWN
+    {EHOSTDOWN, "EHOSTDOWN"},
+#endif
+#ifdef EUCLEAN
+    {EUCLEAN, "EUCLEAN"},
+#endif
+#ifdef ENOTNAM
+    {ENOTNAM, "ENOTNAM"},
+#endif
+#ifdef ENAVAIL
+    {ENAVAIL, "ENAVAIL"},
+#endif
+#ifdef EISNAM
+    {EISNAM, "EISNAM"},
+#endif
+#ifdef EREMOTEIO
+    {EREMOTEIO, "EREMOTEIO"},
+#endif
+#ifdef ENOMEDIUM
+    {ENOMEDIUM, "ENOMEDIUM"},
+#endif
+#ifdef EMEDIUMTYPE
+    {EMEDIUMTYPE, "EMEDIUMTYPE"},
+#endif
+#ifdef ENOKEY
+    {ENOKEY, "ENOKEY"},
+#endif
+#ifdef EKEYEXPIRED
+    {EKEYEXPIRED, "EKEYEXPIRED"},
+#endif
+#ifdef EKEYREVOKED
+    {EKEYREVOKED, "EKEYREVOKED"},
+#endif
+#ifdef EKEYREJECTED
+    {EKEYREJECTED, "EKEYREJECTED"},
+#endif
+#ifdef ERFKILL
+    {ERFKILL, "ERFKILL"},
+#endif
+#ifdef EHWPOISON
+    {EHWPOISON, "EHWPOISON"},
+#endif
+};
+
+const char *zmqobs__errno_sysname_posix (int err)
+{
+    if (err <= 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof sys_errnos / sizeof sys_errnos[0]; i++)
+        if (sys_errnos[i].code == err)
+            return sys_errnos[i].name;
+    return NULL;
+}
+
+const char *zmqobs__errno_sysname (int err)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) \
+    && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    return err > 0 ? strerrorname_np (err) : NULL;
+#else
+    return zmqobs__errno_sysname_posix (err);
+#endif
 }
 
 const char *zmqobs_errno_name (int err)

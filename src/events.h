@@ -22,5 +22,11 @@ const char *zmqobs__value_text (uint32_t event, uint32_t value);
 /* An errno value by name: libzmq's from the shared table, the others
  * (ECONNREFUSED, EADDRINUSE, ...) from the C library where it can. */
 const char *zmqobs__errno_text (int err);
+/* The symbolic name of a system errno value ("ECONNREFUSED"), or NULL for
+ * a value the C library cannot name: strerrorname_np where glibc has it,
+ * else a table of Linux's names (the _posix variant, compiled on every
+ * build so that tests compare the two). */
+const char *zmqobs__errno_sysname (int err);
+const char *zmqobs__errno_sysname_posix (int err);
 
 #endif /* ZMQOBS_EVENTS_H */

@@ -23,11 +23,6 @@ const char *zmqobs__memrchr_posix (const char *s, int c, size_t n);
 int zmqobs__accept_cloexec_nb (int listen_fd);
 int zmqobs__accept_cloexec_nb_posix (int listen_fd);
 
-/* The symbolic name of a system errno value ("ECONNREFUSED"), or NULL for
- * a value the C library has no name for (strerrorname_np). */
-const char *zmqobs__errno_sysname (int err);
-const char *zmqobs__errno_sysname_posix (int err);
-
 /* The message for err in buf (GNU or XSI strerror_r); never NULL. */
 const char *zmqobs__strerror (int err, char *buf, size_t size);
 

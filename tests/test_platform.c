@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "testutil.h"
+#include "events.h"
 #include "platform.h"
 
 #include <arpa/inet.h>
