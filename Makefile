@@ -8,7 +8,8 @@
 #   make asan / tsan / memcheck   the whole suite under sanitizers / valgrind
 #   make fuzz         run each fuzz target for a bounded time (FUZZ_RUNS, FUZZ_SECONDS)
 #   make soak         minutes of traffic, churn and scrapes, then exact checks (SOAK_SECONDS)
-#   make install / uninstall      honour PREFIX, LIBDIR, INCLUDEDIR, DESTDIR
+#   make install / uninstall      honour PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR,
+#                                 CMAKEDIR, DESTDIR
 #   make WERROR=0 ... turn -Werror off (for packagers)
 
 VERSION_MAJOR := $(shell sed -n 's/^\#define ZMQOBS_VERSION_MAJOR \([0-9]*\).*/\1/p' include/zmqobs.h)
@@ -20,6 +21,9 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CMAKEDIR ?= $(LIBDIR)/cmake/libzmqobs
 
 CC ?= cc
 CXX ?= c++
@@ -241,8 +245,37 @@ demo: deps
 	@$(MAKE) --no-print-directory examples
 	@bash examples/demo.sh
 
-install: lib
+# The CMake package (pkgconfig/*.cmake.in) finds the prefix from where it
+# is installed, so it stays right in a DESTDIR stage or a moved tree, when
+# CMAKEDIR, LIBDIR and INCLUDEDIR are under PREFIX; otherwise it names
+# them as absolute paths.
+cmake_path = $(if $(filter $(PREFIX)/%,$(1)),$${_zmqobs_prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
+CMAKE_UP = $(if $(filter $(PREFIX)/%,$(CMAKEDIR)),$(shell \
+    echo '$(patsubst $(PREFIX)/%,%,$(CMAKEDIR))' | sed 's|[^/][^/]*|..|g'))
+SIZEOF_VOID_P := $(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - 2>/dev/null | tr -d ' ')
+CMAKE_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@CMAKEDIR@|$(CMAKEDIR)|g' -e 's|@CMAKE_UP@|$(CMAKE_UP)|g' \
+    -e 's|@CMAKE_LIBDIR@|$(call cmake_path,$(LIBDIR))|g' \
+    -e 's|@CMAKE_INCLUDEDIR@|$(call cmake_path,$(INCLUDEDIR))|g' \
+    -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+    -e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' -e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g'
+
+# The installed healthcheck tool: linked with the static library, so it
+# runs from any prefix without a run-time path for libzmqobs.so.
+HEALTHCHECK := $(OBJDIR)/bin/zmqobs-healthcheck
+$(HEALTHCHECK): examples/healthcheck.c $(STATIC) include/zmqobs.h include/zmqobs_inline.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LIBS)
+
+install: lib $(HEALTHCHECK)
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(CMAKEDIR)
+	install -m 755 $(HEALTHCHECK) $(DESTDIR)$(BINDIR)/zmqobs-healthcheck
+	install -m 644 src/man/zmqobs-healthcheck.1 $(DESTDIR)$(MANDIR)/man1/zmqobs-healthcheck.1
+	install -m 644 src/man/zmqobs.3 $(DESTDIR)$(MANDIR)/man3/zmqobs.3
+	$(CMAKE_SED) pkgconfig/libzmqobs-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/libzmqobs-config.cmake
+	$(CMAKE_SED) pkgconfig/libzmqobs-config-version.cmake.in \
+	    > $(DESTDIR)$(CMAKEDIR)/libzmqobs-config-version.cmake
+	chmod 644 $(DESTDIR)$(CMAKEDIR)/libzmqobs-config.cmake $(DESTDIR)$(CMAKEDIR)/libzmqobs-config-version.cmake
 	install -m 644 include/zmqobs.h $(DESTDIR)$(INCLUDEDIR)/zmqobs.h
 	install -m 644 include/zmqobs_inline.h $(DESTDIR)$(INCLUDEDIR)/zmqobs_inline.h
 	install -m 644 include/zmqobs.hpp $(DESTDIR)$(INCLUDEDIR)/zmqobs.hpp
@@ -262,6 +295,10 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHARED_SONAME)
 	rm -f $(DESTDIR)$(LIBDIR)/libzmqobs.so
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/libzmqobs.pc
+	rm -f $(DESTDIR)$(BINDIR)/zmqobs-healthcheck
+	rm -f $(DESTDIR)$(MANDIR)/man1/zmqobs-healthcheck.1 $(DESTDIR)$(MANDIR)/man3/zmqobs.3
+	rm -f $(DESTDIR)$(CMAKEDIR)/libzmqobs-config.cmake $(DESTDIR)$(CMAKEDIR)/libzmqobs-config-version.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 
 format:
 	clang-format -i include/*.h include/*.hpp src/*.c src/*.h tests/*.c tests/*.h tests/*.cpp \

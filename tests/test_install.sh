@@ -8,6 +8,13 @@
 # variables removes exactly what was installed; only zmqobs_ symbols are
 # exported, among them every public inline function, which a ctypes
 # program calls.
+# Also installed and checked here: the CMake package (tests/cmake_consumer
+# configured against the stage with find_package, built with the shared
+# and the static target, both programs run; version compatibility), the
+# zmqobs-healthcheck tool (Healthy and exit 0 against a live PING/PONG
+# peer, Unhealthy and exit 1 against a dead endpoint) and the man pages
+# zmqobs-healthcheck(1) and zmqobs(3) (render without warnings; the
+# library's page names every public function).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${SAN:-}" ] || [ -n "${TEST_WRAP:-}" ]; then
@@ -24,15 +31,20 @@ stage=$tmp/stage
 make --no-print-directory install DESTDIR="$stage" PREFIX=/usr >/dev/null
 ver=$(sed -n 's/^#define ZMQOBS_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\).*/\2/p' include/zmqobs.h | paste -sd.)
 major=${ver%%.*}
-expected="usr/include/zmqobs.h
+expected="usr/bin/zmqobs-healthcheck
+usr/include/zmqobs.h
 usr/include/zmqobs.hpp
 usr/include/zmqobs_inline.h
+usr/lib/cmake/libzmqobs/libzmqobs-config-version.cmake
+usr/lib/cmake/libzmqobs/libzmqobs-config.cmake
 usr/lib/libzmqobs.a
 usr/lib/libzmqobs.so
 usr/lib/libzmqobs.so.$major
 usr/lib/libzmqobs.so.$ver
-usr/lib/pkgconfig/libzmqobs.pc"
-got=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort)
+usr/lib/pkgconfig/libzmqobs.pc
+usr/share/man/man1/zmqobs-healthcheck.1
+usr/share/man/man3/zmqobs.3"
+got=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort)
 [ "$got" = "$expected" ] || fail "installed files differ:
 $got
 expected:
@@ -226,7 +238,105 @@ CXX
     [ "$(LD_LIBRARY_PATH="$stage/usr/lib" "$tmp/app/apphpp")" = "sent=1" ] || fail "zmqobs.hpp consumer"
 fi
 
+# --- CMake package: find_package(libzmqobs) from the stage ---------------
+cm=$stage/usr/lib/cmake/libzmqobs
+if grep -q "$stage" "$cm/libzmqobs-config.cmake" "$cm/libzmqobs-config-version.cmake"; then
+    fail "the CMake package mentions DESTDIR"
+fi
+grep -q "^set(PACKAGE_VERSION \"$ver\")\$" "$cm/libzmqobs-config-version.cmake" || fail "CMake package version"
+# cmake_build DIR VERSION: configures tests/cmake_consumer in DIR against
+# the stage, asking find_package for VERSION ("" = any)
+cmake_configure() {
+    cmake -S tests/cmake_consumer -B "$1" -DCMAKE_C_COMPILER="${CC:-cc}" \
+        -DCMAKE_PREFIX_PATH="$stage/usr" -DZMQOBS_FIND_VERSION="$2" >"$1.log" 2>&1
+}
+cmake_configure "$tmp/cmake" "${ver%.*}" || { cat "$tmp/cmake.log" >&2; fail "cmake configure of the consumer"; }
+grep -q "libzmqobs $ver found in $cm\$" "$tmp/cmake.log" || { cat "$tmp/cmake.log" >&2; fail "found elsewhere"; }
+cmake --build "$tmp/cmake" >"$tmp/cmake-build.log" 2>&1 || { cat "$tmp/cmake-build.log" >&2; fail "cmake build of the consumer"; }
+want_cm="version $(( ${ver%%.*} * 10000 + $(echo "$ver" | cut -d. -f2) * 100 + ${ver##*.} )) sent=1 bytes=5
+zmq_bytes_sent_total{socket=\"cmake\",type=\"PAIR\"} 5"
+for kind in shared static; do
+    # the shared one finds the staged library through the build tree's
+    # RUNPATH, which CMake sets from the imported target's location
+    out=$("$tmp/cmake/consumer_$kind") || fail "consumer_$kind failed"
+    [ "$out" = "$want_cm" ] || fail "consumer_$kind printed '$out', expected '$want_cm'"
+done
+needed_shared=$(readelf -d "$tmp/cmake/consumer_shared" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+needed_static=$(readelf -d "$tmp/cmake/consumer_static" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+grep -qx "libzmqobs.so.$major" <<<"$needed_shared" || fail "consumer_shared does not need libzmqobs.so.$major"
+grep -qx "libzmq.so.5" <<<"$needed_shared" || fail "consumer_shared does not need libzmq"
+if grep -q libzmqobs <<<"$needed_static"; then fail "consumer_static needs a shared libzmqobs"; fi
+grep -qx "libzmq.so.5" <<<"$needed_static" || fail "consumer_static does not need libzmq"
+loaded=$(ldd "$tmp/cmake/consumer_shared")
+grep -q "=> $stage/usr/lib/libzmqobs.so.$major " <<<"$loaded" || fail "consumer_shared does not load the staged .so"
+# Version compatibility (0.x: the minor number must match; see the
+# version file): a newer minor, another major and a range above refuse.
+for v in "${ver%%.*}.$(( $(echo "$ver" | cut -d. -f2) + 1 ))" "$(( ${ver%%.*} + 1 )).0" \
+         "${ver%%.*}.$(( $(echo "$ver" | cut -d. -f2) + 1 ))...${ver%%.*}.$(( $(echo "$ver" | cut -d. -f2) + 3 ))"; do
+    if cmake_configure "$tmp/cmake-v" "$v"; then fail "find_package(libzmqobs $v) accepted $ver"; fi
+    grep -q "libzmqobs-config.cmake, version: $ver\$" "$tmp/cmake-v.log" || { cat "$tmp/cmake-v.log" >&2; fail "find_package(libzmqobs $v): not refused for its version"; }
+    rm -rf "$tmp/cmake-v"
+done
+cmake_configure "$tmp/cmake-v" "$ver" || fail "find_package(libzmqobs $ver EXACT version) refused"
+echo "test_install: CMake consumer (libzmqobs::libzmqobs and libzmqobs::libzmqobs-static) built and ran"
+
+# --- zmqobs-healthcheck --------------------------------------------------
+hc=$stage/usr/bin/zmqobs-healthcheck
+if grep -q 'NEEDED.*libzmqobs' <<<"$(readelf -d "$hc")"; then fail "zmqobs-healthcheck needs libzmqobs.so"; fi
+/usr/bin/python3 - >"$tmp/pong.out" 2>&1 <<'PYEOF' &
+import zmq
+ctx = zmq.Context()
+rep = ctx.socket(zmq.REP)
+rep.linger = 0
+port = rep.bind_to_random_port("tcp://127.0.0.1")
+print(port, flush=True)
+if rep.poll(20000) and rep.recv() == b"PING":
+    rep.send(b"PONG")
+rep.close()
+ctx.term()
+PYEOF
+pong=$!
+for _ in $(seq 1 400); do [ -s "$tmp/pong.out" ] && break; sleep 0.05; done
+port=$(head -1 "$tmp/pong.out")
+[ -n "$port" ] || { kill "$pong" 2>/dev/null; fail "the PONG peer did not start"; }
+rc=0
+"$hc" "tcp://127.0.0.1:$port" >"$tmp/hc.out" 2>"$tmp/hc.err" || rc=$?
+wait "$pong" || true
+[ "$rc" -eq 0 ] || { cat "$tmp/hc.err" >&2; fail "zmqobs-healthcheck of a live peer: exit $rc"; }
+[ "$(cat "$tmp/hc.out")" = "Healthy" ] || fail "zmqobs-healthcheck printed '$(cat "$tmp/hc.out")'"
+[ ! -s "$tmp/hc.err" ] || fail "zmqobs-healthcheck wrote to stderr: $(cat "$tmp/hc.err")"
+# nothing behind an ipc endpoint: never connected, so the PING never leaves
+rc=0
+"$hc" "ipc://$tmp/nobody.sock" 300 >"$tmp/hc.out" 2>"$tmp/hc.err" || rc=$?
+[ "$rc" -eq 1 ] || fail "zmqobs-healthcheck of a dead endpoint: exit $rc"
+[ "$(cat "$tmp/hc.err")" = "Unhealthy: timed out sending PING" ] || fail "dead endpoint: '$(cat "$tmp/hc.err")'"
+[ ! -s "$tmp/hc.out" ] || fail "dead endpoint: stdout '$(cat "$tmp/hc.out")'"
+rc=0
+"$hc" >"$tmp/hc.out" 2>"$tmp/hc.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q '^Unhealthy: usage: zmqobs-healthcheck ENDPOINT \[TIMEOUT_MS\]$' "$tmp/hc.err" \
+    || fail "zmqobs-healthcheck without arguments: exit $rc, '$(cat "$tmp/hc.err")'"
+echo "test_install: zmqobs-healthcheck: Healthy (0) against a live peer, Unhealthy (1) against a dead endpoint"
+
+# --- man pages -------------------------------------------------------------
+for page in man1/zmqobs-healthcheck.1 man3/zmqobs.3; do
+    LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$stage/usr/share/man/$page" \
+        >"$tmp/man.txt" 2>"$tmp/man.err" || fail "man -l $page failed"
+    [ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err" >&2; fail "man -l $page: warnings"; }
+    name=$(basename "$page" | sed 's/\.[0-9]$//')
+    grep -q "^ *$name - " "$tmp/man.txt" || fail "$page: no NAME line for $name"
+done
+LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$stage/usr/share/man/man3/zmqobs.3" 2>/dev/null >"$tmp/man3.txt"
+# the public functions: what the library exports, but the zmqobs_i_
+# helpers of the inline wrappers
+public=$(nm -D --defined-only "$stage/usr/lib/libzmqobs.so.$ver" | awk '$2 == "T" {print $3}' \
+    | grep -v '^zmqobs_i_' | sort)
+[ -n "$public" ] || fail "no public function exported"
+missing=$(for f in $public; do grep -qw -- "$f" "$tmp/man3.txt" || echo "$f"; done)
+[ -z "$missing" ] || fail "zmqobs(3) does not name: $missing"
+echo "test_install: man pages render without warnings; zmqobs(3) names all $(wc -l <<<"$public") public functions"
+
 make --no-print-directory uninstall DESTDIR="$stage" PREFIX=/usr >/dev/null
 left=$(cd "$stage" && find . \( -type f -o -type l \) | sed 's|^\./||')
 [ -z "$left" ] || fail "uninstall left: $left"
-echo "test_install: OK (install, pkg-config C, C++ and zmqobs.hpp consumers, static link, uninstall, exported symbols, ctypes)"
+[ ! -e "$cm" ] || fail "uninstall left $cm"
+echo "test_install: OK (install, pkg-config C, C++ and zmqobs.hpp consumers, static link, uninstall, exported symbols, ctypes, CMake package, zmqobs-healthcheck, man pages)"
