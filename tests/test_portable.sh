@@ -44,4 +44,20 @@ compile "gcc -std=c11 -D_POSIX_C_SOURCE=200809L (no _GNU_SOURCE)" "${CC:-cc}" \
 compile "musl-gcc -std=c11 -D_GNU_SOURCE" musl-gcc -std=c11 -D_GNU_SOURCE -I"$tmp/inc"
 compile "musl-gcc -std=c11 -D_POSIX_C_SOURCE=200809L" musl-gcc \
     -std=c11 -D_POSIX_C_SOURCE=200809L -I"$tmp/inc"
+# The Alpine image (examples/deploy/Dockerfile.alpine; no Docker engine
+# here to build it): the examples it builds compile with musl too, its
+# health check is the installed tool, and it runs as an unprivileged user.
+df=examples/deploy/Dockerfile.alpine
+exs=$(sed -n 's/.*for ex in \([a-z_ ]*\); do.*/\1/p' "$df")
+[ -n "$exs" ] || fail "$df: no examples built"
+for ex in $exs; do
+    musl-gcc -std=c11 -D_GNU_SOURCE -I"$tmp/inc" -Iinclude "${warn[@]}" -O2 -c -o "$tmp/out.o" \
+        "examples/$ex.c" 2>"$tmp/err" || { cat "$tmp/err" >&2; fail "musl-gcc: examples/$ex.c ($df)"; }
+done
+grep -A1 '^HEALTHCHECK' "$df" | grep -q '"/usr/local/bin/zmqobs-healthcheck"' \
+    || fail "$df: HEALTHCHECK must run the installed zmqobs-healthcheck"
+grep -q '^COPY --from=build .*/usr/local/bin/zmqobs-healthcheck' "$df" || fail "$df: zmqobs-healthcheck not copied"
+user=$(sed -n 's/^USER \(.*\)/\1/p' "$df")
+case "${user%%:*}" in "" | root | 0) fail "$df: runs as root" ;; esac
+echo "test_portable: $df: examples $(echo $exs) compile with musl; HEALTHCHECK runs zmqobs-healthcheck as user $user"
 echo "test_portable: OK"
