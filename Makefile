@@ -252,7 +252,7 @@ demo: deps
 cmake_path = $(if $(filter $(PREFIX)/%,$(1)),$${_zmqobs_prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
 CMAKE_UP = $(if $(filter $(PREFIX)/%,$(CMAKEDIR)),$(shell \
     echo '$(patsubst $(PREFIX)/%,%,$(CMAKEDIR))' | sed 's|[^/][^/]*|..|g'))
-SIZEOF_VOID_P := $(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - 2>/dev/null | tr -d ' ')
+SIZEOF_VOID_P = $(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - 2>/dev/null | tr -d ' ')
 CMAKE_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@CMAKEDIR@|$(CMAKEDIR)|g' -e 's|@CMAKE_UP@|$(CMAKE_UP)|g' \
     -e 's|@CMAKE_LIBDIR@|$(call cmake_path,$(LIBDIR))|g' \
     -e 's|@CMAKE_INCLUDEDIR@|$(call cmake_path,$(INCLUDEDIR))|g' \
