@@ -45,7 +45,7 @@ int zmqobs__in_callback (const zmqobs_t *obs)
     return in_callback == obs;
 }
 
-void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
+void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev, int named_peer)
 {
     pthread_mutex_lock (&obs->cb_lock);
     zmqobs_event_fn *fn = obs->event_fn;
@@ -58,6 +58,7 @@ void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
             .value_text = value_text (ev),
             .event = ev,
             .timestamp_ns = zmqobs__wall_ns (),
+            .peer = named_peer ? ev->endpoint : NULL,
         };
         const zmqobs_t *outer = in_callback;
         in_callback = obs;
@@ -104,6 +105,10 @@ static size_t json_line (const zmqobs_event_info_t *info, char *buf, size_t size
     }
     ZMQOBS__PUT_LIT (&o, ",\"endpoint\":");
     zmqobs__put_json (&o, ev->endpoint, ev->endpoint_len);
+    if (info->peer) {
+        ZMQOBS__PUT_LIT (&o, ",\"peer\":");
+        zmqobs__put_json (&o, info->peer, strlen (info->peer));
+    }
     ZMQOBS__PUT_LIT (&o, "}\n");
     return zmqobs__out_end (&o);
 }
