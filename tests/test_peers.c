@@ -234,7 +234,7 @@ START_TEST (test_heavy_hitters)
 {
     fixture_t f;
     setup (&f, ZMQOBS_PEER_ROUTING_ID, 16);
-    static char specs[201][32];
+    static char specs[201][48];
     const char *argv[201];
     size_t n = 0;
     for (int i = 0; i < 8; i++) {
