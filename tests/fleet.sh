@@ -299,10 +299,10 @@ for p in json.load(open(sys.argv[1]))["panels"]:
         e = t["expr"].replace("$service", ".*").replace("$__rate_interval", "5s")
         print(p["title"] + " [" + t["legendFormat"] + "]\t" + e)
 PYEOF
-instances="${addr[h1]}:${mport[h1]} ${addr[h2]}:${mport[h2]} ${addr[h3]}:${mport[h3]}"
+instances=("${addr[h1]}:${mport[h1]}" "${addr[h2]}:${mport[h2]}" "${addr[h3]}:${mport[h3]}")
 : >"$tmp/dash.jsonl"
 while IFS=$'\t' read -r title expr; do
-    for inst in all $instances; do
+    for inst in all "${instances[@]}"; do
         # an instance is matched by its own text: its dots match only
         # themselves among these three targets
         if [ "$inst" = all ]; then re='.*'; else re=$inst; fi
@@ -316,7 +316,7 @@ for l in sys.stdin:
 ' "$title" "$inst" >>"$tmp/dash.jsonl" || fail "query of panel $title"
     done
 done <"$tmp/panels.txt"
-"$PY" - "$tmp/dash.jsonl" "$tmp/panels.txt" $instances <<'PYEOF' || fail "dashboard queries"
+"$PY" - "$tmp/dash.jsonl" "$tmp/panels.txt" "${instances[@]}" <<'PYEOF' || fail "dashboard queries"
 import json, math, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 panels = [l.split("\t")[0] for l in open(sys.argv[2])]
@@ -336,11 +336,12 @@ need = ["Messages per second (received)", "Messages per second (sent)", "Bytes p
         "Mean latency", "Monitor events per second", "Queue depth", "Listening endpoints",
         "Process CPU", "Process resident memory", "Process open file descriptors",
         "Process threads", "Scrape up"]
-with_data = 0
+with_data, empty = 0, []
 for p in panels:
     if not res(p, "all"):
         if any(p.startswith(n + " [") for n in need):
             sys.exit("panel %s: no data over the fleet" % p)
+        empty.append(p.split(" [")[0])
         continue
     with_data += 1
 # per instance: exact peers, one process series per host
@@ -384,6 +385,7 @@ print("fleet: dashboard: %d of %d queries have data over the fleet; peers exact 
       " (h1 frontend 4, backend 2; h2, h3 clients 1 each); %d fleet-wide series of %d additive"
       " queries equal the sum of the three hosts' (broker frontend %.1f msg/s)"
       % (with_data, len(panels), compared, len(additive), front))
+print("fleet: no data, as nothing of the kind happened: %s" % ", ".join(empty))
 PYEOF
 
 # --- the cut ----------------------------------------------------------------

@@ -184,7 +184,7 @@ case "${user%%:*}" in root|0) fail "Dockerfile: runs as root" ;; esac
 grep -q '^HEALTHCHECK .*' "$df" || fail "Dockerfile: no HEALTHCHECK"
 grep -A1 '^HEALTHCHECK' "$df" | grep -q '/usr/local/bin/healthcheck' || fail "Dockerfile: HEALTHCHECK must use the healthcheck tool"
 # every file the deploy kit names as a doc or config is in the repository
-for ref in $(grep -ohE '(README\.md|[A-Za-z_]+\.md|examples/deploy/[A-Za-z0-9_./-]+)' "$D"/*.yml "$D"/kubernetes/*.yaml "$D"/Dockerfile | sort -u); do
+for ref in $(grep -ohE '(README\.md|[A-Za-z_]+\.md|examples/deploy/[A-Za-z0-9_./-]+)' "$D"/*.yml "$D"/compose/*.yml "$D"/kubernetes/*.yaml "$D"/Dockerfile | sort -u); do
     [ -e "$ref" ] || [ -e "$D/$ref" ] || fail "the deploy kit refers to $ref, which does not exist"
 done
 for ex in $(sed -n 's/.*for ex in \(.*\); do.*/\1/p' "$df"); do
