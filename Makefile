@@ -241,6 +241,13 @@ demo: deps
 	@$(MAKE) --no-print-directory examples
 	@bash examples/demo.sh
 
+# A fleet of three hosts (network namespaces, or 127.0.0.x without root)
+# scraped by a real Prometheus through file_sd, alerts through
+# Alertmanager to a webhook; one host cut off and healed (tests/fleet.sh).
+.PHONY: fleet
+fleet: deps lib
+	@OBJDIR=$(OBJDIR) LIBOUT=$(LIBOUT) CC="$(CC)" bash tests/fleet.sh
+
 install: lib
 	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 include/zmqobs.h $(DESTDIR)$(INCLUDEDIR)/zmqobs.h

@@ -238,7 +238,7 @@ echo "   errors and handshake failures recorded"
 import json, sys
 for p in json.load(open(sys.argv[1]))["panels"]:
     for t in p["targets"]:
-        e = t["expr"].replace("$instance", ".*").replace("$__rate_interval", "1m")
+        e = t["expr"].replace("$instance", ".*").replace("$service", ".*").replace("$__rate_interval", "1m")
         print(p["title"] + "\t" + e)
 PYEOF
 n=0
