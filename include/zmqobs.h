@@ -531,7 +531,9 @@ ZMQOBS_EXPORT int zmqobs_total_stats (zmqobs_t *self, zmqobs_stats_t *out);
  * on, every part goes through one out-of-line call (the README gives the
  * cost). Memory: about 350 bytes per slot of max_peers, allocated here.
  * Calling it again starts a new table (counts restart at 0); max_peers
- * 0 turns tracking off and frees the table.
+ * 0 turns tracking off and frees the table. Call it between messages, not
+ * between the parts of one (a new table takes the next part for the first
+ * of a message).
  * Owner thread. Returns 0, or -1 with EINVAL (NULL s, max_peers above
  * ZMQOBS_PEERS_MAX, an unknown key, ZMQOBS_PEER_ROUTING_ID on a socket
  * that is not ROUTER or STREAM) or ENOMEM. */

@@ -149,11 +149,13 @@ START_TEST (test_routing_id_exact)
     setup (&f, ZMQOBS_PEER_ROUTING_ID, 16);
     /* printable ids as they are; a binary id, and ids that could be taken
      * for "other" or for hex, in hex */
-    const char *specs[] = {",w1,3,10", ",w2,5,20", ",0x00ff10,2,7", ",other,1,4", ",0x3078,2,1"};
-    ck_assert_int_eq (run_dealers (&f, specs, 5), 13);
+    const char *specs[] = {",w1,3,10",    ",w2,5,20",   ",0x00ff10,2,7",
+                           ",other,1,4",  ",0x3078,2,1", ",a\"b\\c,1,2"};
+    ck_assert_int_eq (run_dealers (&f, specs, 6), 14);
     zmqobs_peer_stats_t p[16], other;
     int n = zmqobs_socket_peers (f.rs, p, 16, &other);
-    ck_assert_int_eq (n, 5);
+    ck_assert_int_eq (n, 6);
+    expect_peer (p, n, "a\"b\\c", 2, 1 * (5 + 2), 2, 1 * (5 + 2));
     /* each message is [routing id][body] both ways */
     expect_peer (p, n, "w1", 6, 3 * (2 + 10), 6, 3 * (2 + 10));
     expect_peer (p, n, "w2", 10, 5 * (2 + 20), 10, 5 * (2 + 20));
@@ -173,24 +175,28 @@ START_TEST (test_routing_id_exact)
         buf, "\nzmq_peer_bytes_sent_total{socket=\"router\",type=\"ROUTER\",peer=\"w1\"} 36\n"));
     ck_assert (contains (
         buf, "\nzmq_peer_messages_sent_total{socket=\"router\",type=\"ROUTER\",peer=\"other\"} 0\n"));
-    ck_assert (contains (buf, "\nzmq_peers_tracked{socket=\"router\",type=\"ROUTER\"} 5\n"));
+    ck_assert (contains (buf, "\nzmq_peers_tracked{socket=\"router\",type=\"ROUTER\"} 6\n"));
+    /* quotes and backslashes in a routing id, escaped */
+    ck_assert (contains (
+        buf, "\nzmq_peer_messages_received_total{socket=\"router\",type=\"ROUTER\",peer=\"a\\\"b\\\\c\"} 2\n"));
     ck_assert (contains (buf, "# TYPE zmq_peer_bytes_received_total counter\n"));
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_OPENMETRICS, buf, sizeof buf), 0);
     ck_assert (contains (
         buf, "\nzmq_peer_messages_received_total{socket=\"router\",type=\"ROUTER\",peer=\"w2\"} 10\n"));
     ck_assert (contains (buf, "\nzmq_peer_messages_received_created{socket=\"router\",type=\"ROUTER\",peer=\"w2\"} "));
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_JSON, buf, sizeof buf), 0);
-    ck_assert (contains (buf, "\"peers\":{\"key\":\"routing_id\",\"max_peers\":16,\"tracked\":5,"));
+    ck_assert (contains (buf, "\"peers\":{\"key\":\"routing_id\",\"max_peers\":16,\"tracked\":6,"));
+    ck_assert (contains (buf, "{\"peer\":\"a\\\"b\\\\c\",\"messages_received\":2,"));
     ck_assert (contains (buf, "{\"peer\":\"w1\",\"messages_received\":6,\"bytes_received\":36,"
                               "\"messages_sent\":6,\"bytes_sent\":36,\"error\":0,"));
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_TEXT, buf, sizeof buf), 0);
-    ck_assert (contains (buf, "\n  peers           5 tracked (at most 16, by routing_id)\n"));
+    ck_assert (contains (buf, "\n  peers           6 tracked (at most 16, by routing_id)\n"));
     ck_assert (contains (buf, "\n    \"w2\" received 10 msgs, sent 10 msgs\n"));
     int len = zmqobs_peers_json (f.obs, buf, sizeof buf);
     ck_assert_int_gt (len, 0);
     ck_assert_int_eq ((int) strlen (buf), len);
     ck_assert (contains (buf, "{\"sockets\":[{\"socket\":\"router\",\"type\":\"ROUTER\",\"key\":"
-                              "\"routing_id\",\"max_peers\":16,\"tracked\":5,\"peers\":[{"));
+                              "\"routing_id\",\"max_peers\":16,\"tracked\":6,\"peers\":[{"));
     ck_assert (contains (buf, "\"other\":{\"peer\":\"other\",\"messages_received\":0,"
                               "\"bytes_received\":0,\"messages_sent\":0,\"bytes_sent\":0}}]}\n"));
     /* snprintf semantics: the same length with no room */
