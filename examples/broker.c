@@ -188,8 +188,7 @@ static void *stopper_main (void *arg)
         int failed = 0;
         for (long i = 0; i < st->nworkers; i++)
             failed |= __atomic_load_n (&st->workers[i].failed, __ATOMIC_RELAXED);
-        if (interrupted || failed
-            || (st->duration > 0 && now.tv_sec - t0.tv_sec >= st->duration)) {
+        if (interrupted || failed || (st->duration > 0 && now.tv_sec - t0.tv_sec >= st->duration)) {
             zmq_send (ctl, "TERMINATE", 9, 0);
             break;
         }
@@ -316,7 +315,8 @@ int main (int argc, char **argv)
         goto done;
     }
     /* per-client metrics, by the clients' addresses */
-    if (max_peers > 0 && zmqobs_track_peers (front, (unsigned) max_peers, ZMQOBS_PEER_ADDRESS) != 0) {
+    if (max_peers > 0
+        && zmqobs_track_peers (front, (unsigned) max_peers, ZMQOBS_PEER_ADDRESS) != 0) {
         fprintf (stderr, "zmqobs_track_peers: %s\n", strerror (errno));
         goto done;
     }
@@ -362,8 +362,11 @@ int main (int argc, char **argv)
             zmq_close (control);
         goto done;
     }
-    stopper_t stopper = {
-        .ctx = ctx, .front = front, .duration = duration, .workers = workers, .nworkers = started};
+    stopper_t stopper = {.ctx = ctx,
+                         .front = front,
+                         .duration = duration,
+                         .workers = workers,
+                         .nworkers = started};
     pthread_t stopper_thread;
     int trc = pthread_create (&stopper_thread, NULL, stopper_main, &stopper);
     if (trc != 0) {

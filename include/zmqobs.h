@@ -584,8 +584,7 @@ ZMQOBS_EXPORT int zmqobs_peers_json (zmqobs_t *self, char *buf, size_t size);
  * directly leaves the gauges as they were until then). Same arguments,
  * return value and errno as zmq_setsockopt; a NULL s gives -1 with
  * ENOTSOCK. Owner thread. */
-ZMQOBS_EXPORT int zmqobs_setsockopt (zmqobs_socket_t *s, int option, const void *value,
-                                     size_t len);
+ZMQOBS_EXPORT int zmqobs_setsockopt (zmqobs_socket_t *s, int option, const void *value, size_t len);
 
 /* An instrumented zmq_proxy_steerable for attached sockets: forwards
  * every part between frontend and backend through the library's wrappers
@@ -616,8 +615,8 @@ ZMQOBS_EXPORT int zmqobs_setsockopt (zmqobs_socket_t *s, int option, const void 
  * of different observers; -1 with the errno of a failed receive or send
  * (other than EAGAIN or EINTR, which it retries) otherwise, as
  * zmq_proxy_steerable does. */
-ZMQOBS_EXPORT int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend,
-                                void *capture, void *control);
+ZMQOBS_EXPORT int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *capture,
+                                void *control);
 
 /* ------------------------------------------------------------------------
  * Monitor: events, callback and host-driven mode

@@ -157,8 +157,8 @@ ZMQOBS_EXPORT void zmqobs_i_latency_slow (zmqobs_socket_t *s, uint64_t ns);
 #endif
 
 /* Counts one part sent (buf: its bytes, NULL when not at hand). */
-static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, const void *buf, uint64_t bytes,
-                                        int flags, zmqobs_socket_t *s)
+static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, const void *buf, uint64_t bytes, int flags,
+                                        zmqobs_socket_t *s)
 {
     ZMQOBS_I_BUMP (&h->sent_msgs, 1);
     ZMQOBS_I_BUMP (&h->sent_bytes, bytes);

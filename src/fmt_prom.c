@@ -317,8 +317,7 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
         prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->rcvhwm), 0);
         break;
     case F_PROXY_IN_FLIGHT:
-        prom_line (c, names[0], lens[0], "", 0, num,
-                   zmqobs__fmt_i64 (num, st->proxy_in_flight), 0);
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->proxy_in_flight), 0);
         break;
     default:
         break;

@@ -164,8 +164,7 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
     if (!head_only && !peers)
         h->body_hint = (size_t) len;
     char head[HDR_RESERVE];
-    size_t hl = write_head (head, sizeof head, 200, ctype, (size_t) len,
-                            keep_alive, http10);
+    size_t hl = write_head (head, sizeof head, 200, ctype, (size_t) len, keep_alive, http10);
     if (hl == 0) {
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
         return;

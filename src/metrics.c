@@ -148,7 +148,8 @@ static void cycle_recv (zmqobs_socket_t *s, int more)
 
 /* What follows the counting of a part sent, to peer pc (NULL: as
  * zmqobs__peers_out says), when per-peer metrics are on. errno is kept. */
-static void sent_part (zmqobs_socket_t *s, zmqobs__peer_ctr_t *pc, uint64_t bytes, int flags)
+static inline __attribute__ ((always_inline)) void
+sent_part (zmqobs_socket_t *s, zmqobs__peer_ctr_t *pc, uint64_t bytes, int flags)
 {
     zmqobs_hot_t *h = &s->hot;
     if (s->peers)
@@ -161,8 +162,10 @@ static void sent_part (zmqobs_socket_t *s, zmqobs__peer_ctr_t *pc, uint64_t byte
     }
 }
 
-static void received_part (zmqobs_socket_t *s, const void *key, size_t klen, zmq_msg_t *msg,
-                           uint64_t bytes, int more)
+static inline __attribute__ ((always_inline)) void received_part (zmqobs_socket_t *s,
+                                                                  const void *key, size_t klen,
+                                                                  zmq_msg_t *msg, uint64_t bytes,
+                                                                  int more)
 {
     if (s->peers)
         zmqobs__peers_in (s->peers, key, klen, msg, bytes, more);

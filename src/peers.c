@@ -23,7 +23,7 @@ typedef struct {
     uint64_t first_ns;    /* CLOCK_REALTIME on entry (under lock) */
     uint64_t seen_ns;     /* last read that saw the counts move (lock) */
     uint64_t seen_total;  /* in + out parts at that read (lock) */
-    uint64_t key64; /* a key of at most 8 bytes, packed (see pack) */
+    uint64_t key64;       /* a key of at most 8 bytes, packed (see pack) */
     uint32_t hash;
     uint32_t key_len;
     uint8_t key[ZMQOBS_PEER_KEY_MAX];
@@ -42,9 +42,9 @@ struct zmqobs_peers {
     zmqobs__peer_ctr_t other;
     uint64_t pend_msgs, pend_bytes; /* parts whose peer the next names */
     entry_t *last;                  /* the entry found last (owner) */
-    zmqobs_peer_stats_t *scratch; /* cap + 1 entries, for scrapes */
-    uint64_t since_ns;            /* CLOCK_REALTIME when tracking began */
-    size_t snap_len;              /* peers in scratch after peers_snap */
+    zmqobs_peer_stats_t *scratch;   /* cap + 1 entries, for scrapes */
+    uint64_t since_ns;              /* CLOCK_REALTIME when tracking began */
+    size_t snap_len;                /* peers in scratch after peers_snap */
 };
 
 zmqobs_peers_t *zmqobs__peers_new (unsigned max_peers, int key, int sock_type)
@@ -319,8 +319,9 @@ size_t zmqobs__peer_name (char *dst, const uint8_t *key, size_t len)
     for (size_t i = 0; text && i < len; i++)
         text = key[i] >= 0x20 && key[i] < 0x7f;
     /* "other" is the untracked peers' name, "0x..." the hex form's */
-    if (text && ((len == 5 && memcmp (key, "other", 5) == 0)
-                 || (len >= 2 && key[0] == '0' && key[1] == 'x')))
+    if (text
+        && ((len == 5 && memcmp (key, "other", 5) == 0)
+            || (len >= 2 && key[0] == '0' && key[1] == 'x')))
         text = 0;
     if (text) {
         memcpy (dst, key, len);

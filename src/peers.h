@@ -32,9 +32,9 @@ unsigned zmqobs__peers_cap (const zmqobs_peers_t *p);
 typedef struct zmqobs__peer_hot {
     zmqobs__peer_ctr_t *cur_in, *cur_out; /* the peers of the messages in
                                              progress each way */
-    int need_in;  /* the next part received starts a message (or its
+    int need_in;                          /* the next part received starts a message (or its
                      peer is still to be named) */
-    int need_out; /* the next part sent starts a message */
+    int need_out;                         /* the next part sent starts a message */
 } zmqobs__peer_hot_t;
 
 /* The first part of a message received (or one whose peer the part

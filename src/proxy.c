@@ -141,8 +141,7 @@ static int forward (zmqobs_socket_t *from, zmqobs_socket_t *to, void *capture, z
     return 1;
 }
 
-int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *capture,
-                  void *control)
+int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *capture, void *control)
 {
     if (!frontend || !backend || frontend == backend || frontend->obs != backend->obs) {
         errno = EINVAL;
@@ -179,8 +178,8 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
         if (state != ACTIVE)
             continue;
         if (items[0].revents & ZMQ_POLLIN) {
-            int f = forward (frontend, backend, capture, &msg, &stats[FE_RECV_N],
-                             &stats[BE_SENT_N], by_part);
+            int f = forward (frontend, backend, capture, &msg, &stats[FE_RECV_N], &stats[BE_SENT_N],
+                             by_part);
             if (f < 0) {
                 rc = -1;
                 break;
@@ -189,8 +188,8 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
                 STORE (&frontend->proxy_in_flight, LOAD (&frontend->proxy_in_flight) + 1);
         }
         if (items[1].revents & ZMQ_POLLIN) {
-            int f = forward (backend, frontend, capture, &msg, &stats[BE_RECV_N],
-                             &stats[FE_SENT_N], by_part);
+            int f = forward (backend, frontend, capture, &msg, &stats[BE_RECV_N], &stats[FE_SENT_N],
+                             by_part);
             if (f < 0) {
                 rc = -1;
                 break;

@@ -64,7 +64,8 @@ static long run_dealers (fixture_t *f, const char *const *specs, size_t nspecs)
         argv[n++] = specs[i];
     argv[n] = NULL;
     pid_t pid;
-    ck_assert_int_eq (posix_spawn (&pid, TESTUTIL_PYTHON, NULL, NULL, (char *const *) argv, environ),
+    ck_assert_int_eq (posix_spawn (&pid, TESTUTIL_PYTHON, NULL, NULL, (char *const *) argv,
+                                   environ),
                       0);
     long echoed = 0;
     int status = 0;
@@ -149,8 +150,8 @@ START_TEST (test_routing_id_exact)
     setup (&f, ZMQOBS_PEER_ROUTING_ID, 16);
     /* printable ids as they are; a binary id, and ids that could be taken
      * for "other" or for hex, in hex */
-    const char *specs[] = {",w1,3,10",    ",w2,5,20",   ",0x00ff10,2,7",
-                           ",other,1,4",  ",0x3078,2,1", ",a\"b\\c,1,2"};
+    const char *specs[] = {",w1,3,10",   ",w2,5,20",    ",0x00ff10,2,7",
+                           ",other,1,4", ",0x3078,2,1", ",a\"b\\c,1,2"};
     ck_assert_int_eq (run_dealers (&f, specs, 6), 14);
     zmqobs_peer_stats_t p[16], other;
     int n = zmqobs_socket_peers (f.rs, p, 16, &other);
@@ -169,21 +170,22 @@ START_TEST (test_routing_id_exact)
     /* every format */
     static char buf[1 << 16];
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_PROMETHEUS, buf, sizeof buf), 0);
-    ck_assert (contains (
-        buf, "\nzmq_peer_messages_received_total{socket=\"router\",type=\"ROUTER\",peer=\"w2\"} 10\n"));
-    ck_assert (contains (
-        buf, "\nzmq_peer_bytes_sent_total{socket=\"router\",type=\"ROUTER\",peer=\"w1\"} 36\n"));
-    ck_assert (contains (
-        buf, "\nzmq_peer_messages_sent_total{socket=\"router\",type=\"ROUTER\",peer=\"other\"} 0\n"));
+    ck_assert (contains (buf, "\nzmq_peer_messages_received_total{socket=\"router\",type="
+                              "\"ROUTER\",peer=\"w2\"} 10\n"));
+    ck_assert (contains (buf, "\nzmq_peer_bytes_sent_total{socket=\"router\",type=\"ROUTER\",peer="
+                              "\"w1\"} 36\n"));
+    ck_assert (contains (buf, "\nzmq_peer_messages_sent_total{socket=\"router\",type=\"ROUTER\","
+                              "peer=\"other\"} 0\n"));
     ck_assert (contains (buf, "\nzmq_peers_tracked{socket=\"router\",type=\"ROUTER\"} 6\n"));
     /* quotes and backslashes in a routing id, escaped */
-    ck_assert (contains (
-        buf, "\nzmq_peer_messages_received_total{socket=\"router\",type=\"ROUTER\",peer=\"a\\\"b\\\\c\"} 2\n"));
+    ck_assert (contains (buf, "\nzmq_peer_messages_received_total{socket=\"router\",type="
+                              "\"ROUTER\",peer=\"a\\\"b\\\\c\"} 2\n"));
     ck_assert (contains (buf, "# TYPE zmq_peer_bytes_received_total counter\n"));
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_OPENMETRICS, buf, sizeof buf), 0);
-    ck_assert (contains (
-        buf, "\nzmq_peer_messages_received_total{socket=\"router\",type=\"ROUTER\",peer=\"w2\"} 10\n"));
-    ck_assert (contains (buf, "\nzmq_peer_messages_received_created{socket=\"router\",type=\"ROUTER\",peer=\"w2\"} "));
+    ck_assert (contains (buf, "\nzmq_peer_messages_received_total{socket=\"router\",type="
+                              "\"ROUTER\",peer=\"w2\"} 10\n"));
+    ck_assert (contains (buf, "\nzmq_peer_messages_received_created{socket=\"router\",type="
+                              "\"ROUTER\",peer=\"w2\"} "));
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_JSON, buf, sizeof buf), 0);
     ck_assert (contains (buf, "\"peers\":{\"key\":\"routing_id\",\"max_peers\":16,\"tracked\":6,"));
     ck_assert (contains (buf, "{\"peer\":\"a\\\"b\\\\c\",\"messages_received\":2,"));
@@ -214,12 +216,12 @@ START_TEST (test_address_exact)
     setup (&f, ZMQOBS_PEER_ADDRESS, 16);
     /* three DEALERs from distinct loopback sources; the one from
      * 127.0.0.3 twice, as two connections: one peer by address */
-    const char *specs[] = {"127.0.0.2,,4,5", "127.0.0.3,,7,9", "127.0.0.4,,1,3",
-                           "127.0.0.3,,2,9"};
+    const char *specs[] = {"127.0.0.2,,4,5", "127.0.0.3,,7,9", "127.0.0.4,,1,3", "127.0.0.3,,2,9"};
     ck_assert_int_eq (run_dealers (&f, specs, 4), 14);
     zmqobs_peer_stats_t p[16], other;
     int n = zmqobs_socket_peers (f.rs, p, 16, &other);
-    ck_assert_msg (n == 3, "tracked %d, other received %lu", n, (unsigned long) other.msgs_received);
+    ck_assert_msg (n == 3, "tracked %d, other received %lu", n,
+                   (unsigned long) other.msgs_received);
     /* routing ids are libzmq's own 5 bytes; a ROUTER's sends cannot be
      * told apart by address: they count under "other" */
     expect_peer (p, n, "127.0.0.2", 8, 4 * (5 + 5), 0, 0);

@@ -17,8 +17,8 @@
 #define REQUESTS 5
 
 typedef struct {
-    void *fe, *be, *capture, *control;    /* libzmq sockets */
-    zmqobs_socket_t *fes, *bes;           /* attached (instrumented run) */
+    void *fe, *be, *capture, *control; /* libzmq sockets */
+    zmqobs_socket_t *fes, *bes;        /* attached (instrumented run) */
     int rc, err;
 } proxy_run_t;
 
@@ -219,7 +219,7 @@ START_TEST (test_statistics_match_libzmq)
     zmqobs_detach (&r.fes);
     zmqobs_detach (&r.bes);
     void *socks[] = {raw.fe, raw.be, raw.capture, raw.control, raw_ctl, raw_cap,
-                     r.fe, r.be, r.capture, r.control, ctl, cap};
+                     r.fe,   r.be,   r.capture,   r.control,   ctl,     cap};
     for (size_t i = 0; i < sizeof socks / sizeof socks[0]; i++)
         zmq_close (socks[i]);
     zmqobs_destroy (&obs);
