@@ -752,7 +752,19 @@ ZMQOBS_EXPORT void zmqobs_metric_destroy (zmqobs_metric_t **m);
  * which exposes the metrics to the network: use 127.0.0.1 unless a
  * scraper on another machine needs them. Answers: 200 with the format
  * chosen by the Accept header for /metrics; /healthz 200 while the observer runs;
- * /readyz 200, or 503 with zmqobs_ready's reasons; 404, 405 (other
+ * /readyz 200, or 503 with zmqobs_ready's reasons; unless
+ * options.no_status_page is set, the status page: / (HTML, with
+ * /status.js and /status.css, all embedded in the library; it polls the
+ * next two every second and draws what they hold), /metrics.json (the
+ * JSON exposition, as zmqobs_format writes it) and /events (the latest
+ * monitor events, oldest first, as one JSON object:
+ * {"capacity":64,"total":N,"events":[...]}, each event as
+ * zmqobs_json_log writes it, total counting every event since
+ * zmqobs_new); these carry a Content-Security-Policy that allows
+ * nothing but the server itself, X-Content-Type-Options: nosniff and
+ * Referrer-Policy: no-referrer, and the page inserts every name and
+ * endpoint as text, never as HTML; 500 when a response cannot be
+ * allocated; 404, 405 (other
  * methods), 400 (malformed, or a request body), 408 (request not
  * complete within 5 s), 414 (target over 2048 bytes), 431 (head over
  * 8 KiB or over 64 header fields), 505. HTTP/1.1 keep-alive and
