@@ -15,9 +15,13 @@
  */
 #include "recent.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define WORDS ((sizeof (zmqobs_recent_event_t) + 7) / 8)
+/* the strings start on word boundaries, so that each is whole words */
+_Static_assert (offsetof (zmqobs_recent_event_t, name) % 8 == 0, "name not word-aligned");
+_Static_assert (offsetof (zmqobs_recent_event_t, endpoint) % 8 == 0, "endpoint not word-aligned");
 
 typedef struct {
     uint64_t version; /* odd while written; 2 * (seq + 1) when complete */
@@ -48,10 +52,18 @@ void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
         zmqobs_recent_event_t e;
         uint64_t w[WORDS];
     } u;
-    memset (&u, 0, sizeof u);
     if (name_len > ZMQOBS_NAME_MAX)
         name_len = ZMQOBS_NAME_MAX;
     size_t ep_len = ev->endpoint_len <= ZMQOBS_ENDPOINT_MAX ? ev->endpoint_len : ZMQOBS_ENDPOINT_MAX;
+    /* Only the words that carry something are built and stored: the
+     * fixed fields, and each string up to and including its NUL (the
+     * reader stops there, whatever older bytes follow in the slot). */
+    size_t fixed = offsetof (zmqobs_recent_event_t, name) / 8;
+    size_t name_at = fixed, name_words = (name_len + 8) / 8;
+    size_t ep_at = offsetof (zmqobs_recent_event_t, endpoint) / 8, ep_words = (ep_len + 8) / 8;
+    memset (u.w, 0, fixed * 8);
+    u.w[name_at + name_words - 1] = 0;
+    u.w[ep_at + ep_words - 1] = 0;
     u.e.ts_ns = ts_ns;
     u.e.event = ev->event;
     u.e.value = ev->value;
@@ -66,7 +78,11 @@ void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
     STORE (&s->version, 2 * seq + 1);
     /* release: a reader that sees any new word also sees the odd
      * version (its acquire load of the word pairs with this store) */
-    for (size_t i = 0; i < WORDS; i++)
+    for (size_t i = 0; i < fixed; i++)
+        __atomic_store_n (&s->words[i], u.w[i], __ATOMIC_RELEASE);
+    for (size_t i = name_at; i < name_at + name_words; i++)
+        __atomic_store_n (&s->words[i], u.w[i], __ATOMIC_RELEASE);
+    for (size_t i = ep_at; i < ep_at + ep_words; i++)
         __atomic_store_n (&s->words[i], u.w[i], __ATOMIC_RELEASE);
     /* release: pairs with the reader's acquire load of the version */
     __atomic_store_n (&s->version, 2 * seq + 2, __ATOMIC_RELEASE);

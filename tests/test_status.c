@@ -203,13 +203,19 @@ START_TEST (ring_exact_and_bounded)
     ck_assert_int_eq (zmqobs__recent_get (r, 1, &e), -1);
     ck_assert_int_eq (errno, ENOENT);
 
-    /* a name longer than ZMQOBS_NAME_MAX is cut there */
-    char longname[400];
+    /* a name longer than ZMQOBS_NAME_MAX is cut there; the longest
+     * endpoint is kept whole */
+    char longname[400], longep[ZMQOBS_ENDPOINT_MAX + 1];
     memset (longname, 'n', sizeof longname);
-    zmqobs__recent_push (r, longname, sizeof longname, &ev, 1);
+    memset (longep, 'e', ZMQOBS_ENDPOINT_MAX);
+    longep[ZMQOBS_ENDPOINT_MAX] = '\0';
+    zmqobs_event_t lev = make_event (ZMQ_EVENT_CLOSED, 3, ZMQOBS_VALUE_FD, longep);
+    zmqobs__recent_push (r, longname, sizeof longname, &lev, 1);
     ck_assert_int_eq (zmqobs__recent_get (r, 1, &e), 0);
     ck_assert_uint_eq (e.name_len, ZMQOBS_NAME_MAX);
     ck_assert_uint_eq (strlen (e.name), ZMQOBS_NAME_MAX);
+    ck_assert_uint_eq (e.endpoint_len, ZMQOBS_ENDPOINT_MAX);
+    ck_assert_str_eq (e.endpoint, longep);
 
     /* wrap-around: the newest ZMQOBS__RECENT_CAP stay, the rest are gone */
     for (uint32_t i = 2; i < 1000; i++) {
@@ -226,6 +232,10 @@ START_TEST (ring_exact_and_bounded)
             ck_assert_int_eq (rc, 0);
             ck_assert_uint_eq (e.value, seq);
             ck_assert_uint_eq (e.ts_ns, seq);
+            /* short strings over the long ones of an older event */
+            ck_assert_str_eq (e.name, "w");
+            ck_assert_str_eq (e.endpoint, "tcp://127.0.0.1:5555");
+            ck_assert_uint_eq (e.event, ZMQ_EVENT_LISTENING);
         }
     }
     ck_assert_int_eq (zmqobs__recent_get (r, 1000, &e), -1);
