@@ -337,6 +337,35 @@ async function main() {
   check(JSON.stringify(names) === JSON.stringify(names.slice().sort((a, b) => a.localeCompare(b))), 'sorted by name');
   check(names.includes('worker-093') && names.includes('<script>alert(1)</script>'), 'names at 100 sockets');
 
+  /* a server with per-peer data (stood in for by an answer to /peers
+   * made here): the table appears, largest first, peers as text */
+  const page2 = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  page2.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
+  page2.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  await page2.route('**/peers', (route) => route.fulfill({
+    status: 200,
+    contentType: 'application/json',
+    body: JSON.stringify({ sockets: [
+      { name: 'router', peers: [
+        { peer: '10.0.0.2:5555', messages_received: 7, bytes_received: 70 },
+        { peer: '<img src=y onerror="window.__pwned=2">', messages_received: 42, bytes_received: 4200 },
+      ] },
+      { name: '<script>alert(1)</script>', peers: [{ peer: 'other', messages_received: 9, bytes_received: 90 }] },
+    ] }),
+  }));
+  await page2.goto('http://127.0.0.1:' + port + '/');
+  await page2.waitForFunction(() => !document.getElementById('peers-section').hidden, null, { timeout: 20000 });
+  const peerHead = await page2.$$eval('#peers thead th', (t) => t.map((x) => x.textContent));
+  check(JSON.stringify(peerHead) === JSON.stringify(['socket', 'peer', 'messages received', 'bytes received']), 'peer columns: ' + peerHead);
+  const peerRowsSeen = await page2.$$eval('#peers tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent)));
+  check(JSON.stringify(peerRowsSeen) === JSON.stringify([
+    ['router', '<img src=y onerror="window.__pwned=2">', '42', '4,200'],
+    ['<script>alert(1)</script>', 'other', '9', '90'],
+    ['router', '10.0.0.2:5555', '7', '70'],
+  ]), 'peer rows, largest first, literal: ' + JSON.stringify(peerRowsSeen));
+  check(await page2.evaluate(() => window.__pwned === undefined && document.querySelectorAll('img').length === 0), 'no peer name ran');
+  await page2.close();
+
   check(problems.length === 0, 'no script error and no CSP violation: ' + problems.join(' | '));
   await browser.close();
   browser = null;

@@ -18,7 +18,8 @@
 #     CSP violation in the console;
 #   - the charts drawn (pixels in the rate colour), the events table equal
 #     to /events (newest first), the process facts, the peers section
-#     hidden when /peers answers 404;
+#     hidden when /peers answers 404, and shown (largest first, peers as
+#     text) in a second page whose /peers is answered by the test;
 #   - serving stopped: the error banner appears and polling goes on;
 #     serving again on the same port: the banner goes;
 #   - 100 sockets: all listed, the filter and the column sort work.
