@@ -55,8 +55,8 @@ static const char *reason_phrase (int status)
 /* Writes the status line and headers (extra, whole header lines, after
  * the others) into dst (at most size bytes); returns their length, or 0
  * if they do not fit. */
-static size_t write_head_x (char *dst, size_t size, int status, const char *ctype,
-                            size_t body_len, int keep_alive, int http10, const char *extra)
+static size_t write_head_x (char *dst, size_t size, int status, const char *ctype, size_t body_len,
+                            int keep_alive, int http10, const char *extra)
 {
     int n = snprintf (dst, size,
                       "HTTP/1.1 %d %s\r\n"
@@ -205,11 +205,11 @@ static int path_is (const zmqobs_http_request_t *req, const char *p)
 
 /* Every response of the page: only the page itself may supply scripts,
  * styles and data, nothing may frame it or be sniffed into another type. */
-#define PAGE_HEADERS                                                                  \
+#define PAGE_HEADERS                                                                     \
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; " \
     "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "          \
     "frame-ancestors 'none'\r\n"                                                         \
-    "X-Content-Type-Options: nosniff\r\n"                                                 \
+    "X-Content-Type-Options: nosniff\r\n"                                                \
     "Referrer-Policy: no-referrer\r\n"
 /* Room in front of a page body for its head (which is longer than the
  * others by PAGE_HEADERS). */

@@ -20,8 +20,8 @@
 
 #define WORDS ((sizeof (zmqobs_recent_event_t) + 7) / 8)
 /* the strings start on word boundaries, so that each is whole words */
-_Static_assert (offsetof (zmqobs_recent_event_t, name) % 8 == 0, "name not word-aligned");
-_Static_assert (offsetof (zmqobs_recent_event_t, endpoint) % 8 == 0, "endpoint not word-aligned");
+_Static_assert(offsetof (zmqobs_recent_event_t, name) % 8 == 0, "name not word-aligned");
+_Static_assert(offsetof (zmqobs_recent_event_t, endpoint) % 8 == 0, "endpoint not word-aligned");
 
 typedef struct {
     uint64_t version; /* odd while written; 2 * (seq + 1) when complete */
@@ -54,7 +54,8 @@ void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
     } u;
     if (name_len > ZMQOBS_NAME_MAX)
         name_len = ZMQOBS_NAME_MAX;
-    size_t ep_len = ev->endpoint_len <= ZMQOBS_ENDPOINT_MAX ? ev->endpoint_len : ZMQOBS_ENDPOINT_MAX;
+    size_t ep_len =
+        ev->endpoint_len <= ZMQOBS_ENDPOINT_MAX ? ev->endpoint_len : ZMQOBS_ENDPOINT_MAX;
     /* Only the words that carry something are built and stored: the
      * fixed fields, and each string up to and including its NUL (the
      * reader stops there, whatever older bytes follow in the slot). */

@@ -22,17 +22,20 @@
 
 #include <string.h>
 
-#define EMBED(label, file)                          \
-    "    .balign 16\n" label ":\n"                  \
-    "    .incbin \"" file "\"\n" label "_end:\n" \
-    "    .byte 0\n"
+/* One file into read-only data between two labels, then a NUL. */
+#define EMBED(label, file)                                 \
+    ".pushsection .rodata.zmqobs_status,\"a\",@progbits\n" \
+    ".balign 16\n" label ":\n"                             \
+    ".incbin \"" file "\"\n" label "_end:\n"               \
+    ".byte 0\n"                                            \
+    ".popsection\n"
 
-__asm__ ("    .pushsection .rodata.zmqobs_status,\"a\",@progbits\n" EMBED (
-    "zmqobs_status_html", "src/status_page.html") EMBED ("zmqobs_status_js", "src/status_page.js")
-             EMBED ("zmqobs_status_css", "src/status_page.css") "    .popsection\n");
+__asm__(EMBED ("zmqobs_status_html", "src/status_page.html"));
+__asm__(EMBED ("zmqobs_status_js", "src/status_page.js"));
+__asm__(EMBED ("zmqobs_status_css", "src/status_page.css"));
 
 /* hidden: the labels are in this object, reached PC-relative */
-#define DECLARE(name)                                                   \
+#define DECLARE(name)                                                 \
     extern const char name[] __attribute__ ((visibility ("hidden"))); \
     extern const char name##_end[] __attribute__ ((visibility ("hidden")))
 DECLARE (zmqobs_status_html);

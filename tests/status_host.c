@@ -38,7 +38,9 @@ static const char *const names[PAIRS][2] = {
     {"<img src=x onerror=\"window.__pwned=1\">", "z\xc3\xa4hler\xe2\x86\x92\xe2\x9c\x93"},
     {"dealer", "router"},
 };
-static const int types[PAIRS][2] = {{ZMQ_REQ, ZMQ_REP}, {ZMQ_PUSH, ZMQ_PULL}, {ZMQ_DEALER, ZMQ_ROUTER}};
+static const int types[PAIRS][2] = {{ZMQ_REQ, ZMQ_REP},
+                                    {ZMQ_PUSH, ZMQ_PULL},
+                                    {ZMQ_DEALER, ZMQ_ROUTER}};
 
 typedef struct {
     int idx;
@@ -71,7 +73,8 @@ static int exchange (pair_t *p)
     char buf[64];
     if (p->idx == 0) {
         if (zmqobs_send (p->sa, "ping", 4, 0) != 4 || zmqobs_recv (p->sb, buf, sizeof buf, 0) != 4
-            || zmqobs_send (p->sb, "pong!", 5, 0) != 5 || zmqobs_recv (p->sa, buf, sizeof buf, 0) != 5)
+            || zmqobs_send (p->sb, "pong!", 5, 0) != 5
+            || zmqobs_recv (p->sa, buf, sizeof buf, 0) != 5)
             return -1;
     } else if (p->idx == 1) {
         if (zmqobs_send (p->sa, "work item", 9, 0) != 9

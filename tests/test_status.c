@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#define CSP                                                                                   \
+#define CSP                                                                                 \
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src " \
     "'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -188,7 +188,8 @@ START_TEST (ring_exact_and_bounded)
     ck_assert_int_eq (zmqobs__recent_get (r, 0, &e), -1);
     ck_assert_int_eq (errno, ENOENT);
 
-    zmqobs_event_t ev = make_event (ZMQ_EVENT_LISTENING, 7, ZMQOBS_VALUE_FD, "tcp://127.0.0.1:5555");
+    zmqobs_event_t ev =
+        make_event (ZMQ_EVENT_LISTENING, 7, ZMQOBS_VALUE_FD, "tcp://127.0.0.1:5555");
     zmqobs__recent_push (r, "front", 5, &ev, 1234567890123456789ull);
     ck_assert_uint_eq (zmqobs__recent_total (r), 1);
     ck_assert_int_eq (zmqobs__recent_get (r, 0, &e), 0);
@@ -327,11 +328,13 @@ START_TEST (events_json_exact)
 
     /* 2026-01-02T03:04:05.678Z */
     uint64_t ts = 1767323045678000000ull;
-    const char *hostile = "<script>alert(\"x\")</script>\\\n&amp;z\xc3\xa4hler\xe2\x86\x92\xe2\x9c\x93";
-    zmqobs_event_t a = make_event (ZMQ_EVENT_LISTENING, 12, ZMQOBS_VALUE_FD, "tcp://127.0.0.1:5555");
-    zmqobs_event_t b = make_event (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL,
-                                   ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH,
-                                   ZMQOBS_VALUE_PROTOCOL_ERROR, "tcp://127.0.0.1:\"<b>\"");
+    const char *hostile =
+        "<script>alert(\"x\")</script>\\\n&amp;z\xc3\xa4hler\xe2\x86\x92\xe2\x9c\x93";
+    zmqobs_event_t a =
+        make_event (ZMQ_EVENT_LISTENING, 12, ZMQOBS_VALUE_FD, "tcp://127.0.0.1:5555");
+    zmqobs_event_t b =
+        make_event (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH,
+                    ZMQOBS_VALUE_PROTOCOL_ERROR, "tcp://127.0.0.1:\"<b>\"");
     zmqobs__recent_push (obs->recent, hostile, strlen (hostile), &a, ts);
     zmqobs__recent_push (obs->recent, "rep", 3, &b, ts + 1000000);
     const char *want =
@@ -453,8 +456,8 @@ START_TEST (static_resources_exact)
     ck_assert_int_eq (http_get (port, "GET", "/?x=%3Cscript%3E", &resp), 0);
     ck_assert_int_eq (resp.status, 200);
     resp_free (&resp);
-    const char *misses[] = {"/index.html", "/status.js/", "//", "/STATUS.CSS", "/events/x",
-                            "/metrics.jsonx"};
+    const char *misses[] = {"/index.html", "/status.js/", "//",
+                            "/STATUS.CSS", "/events/x",   "/metrics.jsonx"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
         ck_assert_int_eq (http_get (port, "GET", misses[i], &resp), 0);
         ck_assert_int_eq (resp.status, 404);
@@ -485,12 +488,13 @@ START_TEST (metrics_json_and_events_over_http)
     char v[512];
     ck_assert_int_eq (http_get (port, "GET", "/metrics.json", &resp), 0);
     ck_assert_int_eq (resp.status, 200);
-    ck_assert_str_eq (header (&resp, "Content-Type", v, sizeof v), "application/json; charset=utf-8");
+    ck_assert_str_eq (header (&resp, "Content-Type", v, sizeof v),
+                      "application/json; charset=utf-8");
     ck_assert_str_eq (header (&resp, "X-Content-Type-Options", v, sizeof v), "nosniff");
     ck_assert_str_eq (header (&resp, "Content-Security-Policy", v, sizeof v), CSP);
     ck_assert_int_eq (strncmp (resp.body, "{\"version\":\"", 12), 0);
-    ck_assert_ptr_nonnull (
-        strstr (resp.body, "{\"name\":\"<script>alert(1)</script> \\\"q\\\" z\xc3\xa4hler\",\"type\":\"PULL\""));
+    ck_assert_ptr_nonnull (strstr (resp.body, "{\"name\":\"<script>alert(1)</script> \\\"q\\\" "
+                                              "z\xc3\xa4hler\",\"type\":\"PULL\""));
     ck_assert_ptr_nonnull (strstr (resp.body, "\"messages_received\":1,\"bytes_received\":42,"));
     resp_free (&resp);
     ck_assert_int_eq (http_get (port, "HEAD", "/metrics.json", &resp), 0);
