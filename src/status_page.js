@@ -278,7 +278,8 @@
       const fx = Number.isFinite(x), fy = Number.isFinite(y);
       r = fx && fy ? x - y : fx ? 1 : fy ? -1 : 0;
     }
-    if (r === 0 && state.sortKey !== 'name') r = a.view.name.localeCompare(b.view.name);
+    /* ties in name order, whichever way the column goes */
+    if (r === 0 && state.sortKey !== 'name') return a.view.name.localeCompare(b.view.name);
     return r * state.sortDir;
   }
 

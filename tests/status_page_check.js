@@ -331,6 +331,9 @@ async function main() {
   for (let i = 1; i < r.length; i++)
     check(int(r[i - 1].sent) >= int(r[i].sent), 'sorted by messages sent, largest first');
   check(int(r[0].sent) > 0 && int(r[99].sent) === 0, 'busy sockets first, idle last');
+  const idleNames = r.filter((x) => int(x.sent) === 0).map((x) => x.name);
+  check(idleNames.length === 96 && JSON.stringify(idleNames) === JSON.stringify(idleNames.slice().sort((a, b) => a.localeCompare(b))),
+        'ties in name order');
   await page.click('#sockets th[data-key="name"]');
   r = await rows(page);
   const names = r.map((x) => x.name);
