@@ -47,7 +47,7 @@ int zmqobs__in_callback (const zmqobs_t *obs)
     return in_callback == obs;
 }
 
-void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
+void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev, int named_peer)
 {
     pthread_mutex_lock (&obs->cb_lock);
     zmqobs_event_fn *fn = obs->event_fn;
@@ -55,7 +55,7 @@ void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
     uint64_t ts = fn || obs->recent ? zmqobs__wall_ns () : 0;
     /* under cb_lock, which makes this the ring's one writer */
     if (obs->recent)
-        zmqobs__recent_push (obs->recent, s->name, s->name_len, ev, ts);
+        zmqobs__recent_push (obs->recent, s->name, s->name_len, ev, named_peer, ts);
     if (fn) {
         zmqobs_event_info_t info = {
             .socket_name = s->name,
@@ -64,6 +64,7 @@ void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
             .value_text = value_text (ev),
             .event = ev,
             .timestamp_ns = ts,
+            .peer = named_peer ? ev->endpoint : NULL,
         };
         const zmqobs_t *outer = in_callback;
         in_callback = obs;
@@ -107,6 +108,10 @@ static void put_event (zmqobs_out_t *o, const zmqobs_event_info_t *info)
     }
     ZMQOBS__PUT_LIT (o, ",\"endpoint\":");
     zmqobs__put_json (o, ev->endpoint, ev->endpoint_len);
+    if (info->peer) {
+        ZMQOBS__PUT_LIT (o, ",\"peer\":");
+        zmqobs__put_json (o, info->peer, strlen (info->peer));
+    }
     zmqobs__put_c (o, '}');
 }
 
@@ -150,6 +155,7 @@ size_t zmqobs__events_json (zmqobs_t *obs, char *buf, size_t size)
             .value_text = value_text (&ev),
             .event = &ev,
             .timestamp_ns = e.ts_ns,
+            .peer = e.named_peer ? ev.endpoint : NULL,
         };
         if (n++)
             zmqobs__put_c (&o, ',');

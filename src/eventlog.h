@@ -9,8 +9,9 @@
 #include "zmqobs_private.h"
 
 /* Calls the observer's event callback, if any, for one event of s, with
- * the callback lock held. Draining thread. */
-void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev);
+ * the callback lock held; named_peer: ev's endpoint is the remote peer
+ * (zmqobs__event_names_peer). Draining thread. */
+void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev, int named_peer);
 /* 1 while this thread runs obs's event callback (calls that would wait
  * for the draining thread refuse with EDEADLK then). */
 int zmqobs__in_callback (const zmqobs_t *obs);

@@ -124,13 +124,26 @@ static int reserve_out (struct conn *c, size_t need)
 /* GET or HEAD /metrics: the body is formatted straight into the slot's
  * buffer behind room for the head, then the head is written in front of
  * it, so the body is never copied. */
+/* /peers formats with zmqobs_peers_json; the format argument is unused */
+static int format_peers (zmqobs_t *obs, zmqobs_format_t fmt, char *buf, size_t size)
+{
+    (void) fmt;
+    return zmqobs_peers_json (obs, buf, size);
+}
+
 static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
-                             const zmqobs_http_request_t *req, int keep_alive)
+                             const zmqobs_http_request_t *req, int keep_alive, int peers)
 {
     /* the header is negotiated in place, whole: a copy into a bounded
      * buffer could cut a q-value and change the answer */
     zmqobs_format_t fmt = req->accept ? zmqobs__format_from_accept_n (req->accept, req->accept_len)
                                       : ZMQOBS_FORMAT_PROMETHEUS;
+    int (*format) (zmqobs_t *, zmqobs_format_t, char *, size_t) = zmqobs_format;
+    const char *ctype = zmqobs_content_type (fmt);
+    if (peers) {
+        format = format_peers;
+        ctype = zmqobs_content_type (ZMQOBS_FORMAT_JSON);
+    }
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     int http10 = req->version_minor == 0;
 
@@ -141,11 +154,11 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
     int len = -1;
     for (int attempt = 0; attempt < 4; attempt++) {
         if (head_only) {
-            len = zmqobs_format (obs, fmt, NULL, 0);
+            len = format (obs, fmt, NULL, 0);
             break;
         }
         size_t room = c->out_cap - HDR_RESERVE;
-        len = zmqobs_format (obs, fmt, c->out + HDR_RESERVE, room);
+        len = format (obs, fmt, c->out + HDR_RESERVE, room);
         if (len < 0 || (size_t) len < room)
             break;
         /* it grew since the last scrape: make room and format again */
@@ -158,10 +171,10 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
         return;
     }
-    if (!head_only)
+    if (!head_only && !peers)
         h->body_hint = (size_t) len;
     char head[HDR_RESERVE];
-    size_t hl = write_head (head, sizeof head, 200, zmqobs_content_type (fmt), (size_t) len,
+    size_t hl = write_head (head, sizeof head, 200, ctype, (size_t) len,
                             keep_alive, http10);
     if (hl == 0) {
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
@@ -303,7 +316,8 @@ static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
 {
     int http10 = req->version_minor == 0;
     int keep_alive = req->keep_alive && !c->peer_eof;
-    int known = path_is (req, "/metrics") || path_is (req, "/healthz") || path_is (req, "/readyz");
+    int known = path_is (req, "/metrics") || path_is (req, "/healthz") || path_is (req, "/readyz")
+                || path_is (req, "/peers");
     zmqobs_status_res_t page;
     page_gen_fn *gen;
     int is_page = page_route (obs, req, &page, &gen);
@@ -318,14 +332,16 @@ static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
         }
     }
     if (!known)
-        respond_text (c, 404, "not found; try /metrics, /healthz or /readyz\n", head_only,
+        respond_text (c, 404, "not found; try /metrics, /healthz, /readyz or /peers\n", head_only,
                       keep_alive, http10);
     else if (req->method == ZMQOBS__HTTP_OTHER)
         respond_text (c, 405, "method not allowed; use GET or HEAD\n", 0, keep_alive, http10);
     else if (is_page)
         respond_page (obs, c, req, keep_alive, page.ctype, gen, page.body, page.len);
     else if (path_is (req, "/metrics"))
-        respond_metrics (obs, h, c, req, keep_alive);
+        respond_metrics (obs, h, c, req, keep_alive, 0);
+    else if (path_is (req, "/peers"))
+        respond_metrics (obs, h, c, req, keep_alive, 1);
     else if (path_is (req, "/healthz"))
         /* answering at all means the observer's loop is running */
         respond_text (c, 200, "ok\n", head_only, keep_alive, http10);

@@ -44,7 +44,7 @@ void zmqobs__recent_free (zmqobs_recent_t *r)
 }
 
 void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
-                          const zmqobs_event_t *ev, uint64_t ts_ns)
+                          const zmqobs_event_t *ev, int named_peer, uint64_t ts_ns)
 {
     if (!r || !name || !ev)
         return;
@@ -68,7 +68,8 @@ void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
     u.e.ts_ns = ts_ns;
     u.e.event = ev->event;
     u.e.value = ev->value;
-    u.e.value_kind = (uint32_t) ev->value_kind;
+    u.e.value_kind = (uint16_t) ev->value_kind;
+    u.e.named_peer = named_peer != 0;
     u.e.name_len = (uint16_t) name_len;
     u.e.endpoint_len = (uint16_t) ep_len;
     memcpy (u.e.name, name, name_len);

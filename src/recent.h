@@ -18,7 +18,8 @@ typedef struct zmqobs_recent_event {
     uint64_t ts_ns; /* wall clock, ns since the epoch */
     uint32_t event; /* ZMQ_EVENT_* */
     uint32_t value;
-    uint32_t value_kind; /* zmqobs_value_kind_t */
+    uint16_t value_kind; /* zmqobs_value_kind_t */
+    uint16_t named_peer; /* 1: the endpoint names the peer (see emit) */
     uint16_t name_len;
     uint16_t endpoint_len;
     char name[ZMQOBS_NAME_MAX + 1];
@@ -33,11 +34,12 @@ zmqobs_recent_t *zmqobs__recent_new (void);
 void zmqobs__recent_free (zmqobs_recent_t *r);
 
 /* Appends one event of the socket named name (name_len bytes, at most
- * ZMQOBS_NAME_MAX) at wall time ts_ns, overwriting the oldest. One
+ * ZMQOBS_NAME_MAX) at wall time ts_ns, overwriting the oldest; named_peer
+ * as zmqobs__emit has it. One
  * writer at a time (the caller serialises); never waits for readers,
  * never allocates. */
 void zmqobs__recent_push (zmqobs_recent_t *r, const char *name, size_t name_len,
-                          const zmqobs_event_t *ev, uint64_t ts_ns);
+                          const zmqobs_event_t *ev, int named_peer, uint64_t ts_ns);
 
 /* Events pushed so far (the next event's sequence number). Any thread. */
 uint64_t zmqobs__recent_total (const zmqobs_recent_t *r);

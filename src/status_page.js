@@ -413,6 +413,10 @@
   }
 
   /* ----- peers (only where the server has per-peer data) ----- */
+  /* Rows of peers from either document: /peers ({"sockets":[{"socket":
+   * name, "peers":[...], "other":{...}}]}) or the JSON exposition, whose
+   * sockets that track peers carry "peers":{"peers":[...],"other":{...}};
+   * a plain list, or {"peers":[...]}, is taken as it is. */
   function peerRows(doc) {
     const rows = [];
     const add = (list, socket) => {
@@ -420,39 +424,70 @@
       for (const p of list)
         if (p && typeof p === 'object') rows.push(socket === undefined ? p : Object.assign({ socket: socket }, p));
     };
+    const addOther = (o, socket) => {
+      if (o && typeof o === 'object' && num(o.messages_received) + num(o.messages_sent) > 0)
+        rows.push(Object.assign({ socket: socket }, o, { peer: 'other' }));
+    };
     if (Array.isArray(doc)) add(doc);
     else if (doc && typeof doc === 'object') {
       add(doc.peers);
-      if (Array.isArray(doc.sockets))
-        for (const s of doc.sockets) if (s && typeof s === 'object') add(s.peers, s.name);
+      for (const s of Array.isArray(doc.sockets) ? doc.sockets : []) {
+        if (!s || typeof s !== 'object') continue;
+        const name = String(s.socket !== undefined ? s.socket : s.name);
+        const table = Array.isArray(s.peers) ? s : s.peers;
+        if (!table || typeof table !== 'object') continue;
+        add(table.peers, name);
+        addOther(table.other, name);
+      }
     }
     return rows;
   }
+
+  const ago = (t) => (Number.isFinite(t) && t > 0 ? fmtDuration(Math.max(0, Date.now() / 1000 - t)) + ' ago' : '–');
+  /* the columns of libzmqobs's own per-peer documents */
+  const PEER_COLUMNS = [
+    ['socket', 'Socket', 'text', (v) => v],
+    ['peer', 'Peer', 'text', (v) => v],
+    ['messages_received', 'Msgs in', '', fmtInt],
+    ['bytes_received', 'Bytes in', '', fmtBytes],
+    ['messages_sent', 'Msgs out', '', fmtInt],
+    ['bytes_sent', 'Bytes out', '', fmtBytes],
+    ['error', 'Error bound', '', fmtInt],
+    ['last_seen_unix_seconds', 'Last seen', '', ago],
+  ];
 
   function updatePeers(rows) {
     const section = $('peers-section');
     section.hidden = rows.length === 0;
     if (!rows.length) return;
-    const keys = [];
-    for (const r of rows)
-      for (const k of Object.keys(r))
-        if ((typeof r[k] === 'number' || typeof r[k] === 'string') && !keys.includes(k) && keys.length < 10) keys.push(k);
-    const numeric = keys.find((k) => rows.some((r) => typeof r[k] === 'number'));
-    if (numeric) rows.sort((a, b) => num(b[numeric]) - num(a[numeric]));
+    let cols;
+    if (rows.some((r) => typeof r.messages_received === 'number')) {
+      cols = PEER_COLUMNS.filter(([k]) => rows.some((r) => r[k] !== undefined));
+      rows.sort((a, b) => num(b.messages_received) + num(b.messages_sent) - num(a.messages_received) - num(a.messages_sent));
+    } else { /* someone else's document: every scalar field, largest first */
+      const keys = [];
+      for (const r of rows)
+        for (const k of Object.keys(r))
+          if ((typeof r[k] === 'number' || typeof r[k] === 'string') && !keys.includes(k) && keys.length < 10) keys.push(k);
+      const text = (k) => rows.some((r) => typeof r[k] === 'string');
+      cols = keys.map((k) => [k, k.replace(/_/g, ' '), text(k) ? 'text' : '', text(k) ? (v) => v : fmtInt]);
+      const numeric = keys.find((k) => !text(k));
+      if (numeric) rows.sort((a, b) => num(b[numeric]) - num(a[numeric]));
+    }
     const table = $('peers');
     const head = table.tHead.rows[0];
     while (head.firstChild) head.removeChild(head.firstChild);
-    for (const k of keys) head.appendChild(el('th', rows.some((r) => typeof r[k] === 'string') ? 'text nosort' : 'nosort', k.replace(/_/g, ' ')));
+    for (const [, title, cls] of cols) head.appendChild(el('th', cls ? cls + ' nosort' : 'nosort', title));
     const body = table.tBodies[0];
     while (body.firstChild) body.removeChild(body.firstChild);
     const f = state.filter;
     let n = 0;
     for (const r of rows) {
-      if (f && !keys.some((k) => typeof r[k] === 'string' && r[k].toLowerCase().includes(f))) continue;
+      if (f && !cols.some(([k]) => typeof r[k] === 'string' && r[k].toLowerCase().includes(f))) continue;
       if (++n > 20) break;
       const tr = el('tr');
-      for (const k of keys)
-        tr.appendChild(el('td', typeof r[k] === 'string' ? 'text' : '', typeof r[k] === 'number' ? fmtInt(r[k]) : r[k] === undefined ? '' : r[k]));
+      for (const [k, , cls, fmt] of cols)
+        tr.appendChild(el('td', cls, r[k] === undefined || r[k] === null ? '' : fmt(r[k])));
       body.appendChild(tr);
     }
   }

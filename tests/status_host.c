@@ -9,6 +9,8 @@
  *   REQ  <script>alert(1)</script>   -> REP  "dq" 'sq' back\slash &amp;
  *   PUSH <img src=x onerror=...>     -> PULL zähler→✓
  *   DEALER dealer                    -> ROUTER router
+ * The router tracks its peers by routing id; the dealer's is
+ * <b>peer "1"</b>.
  *
  * Prints "port P" and "rep_endpoint E" at start, then answers each
  * command with one line:
@@ -31,6 +33,7 @@
 #include <time.h>
 
 #define PAIRS 3
+#define PEER_ID "<b>peer \"1\"</b>"
 #define IDLE_MAX 120
 
 static const char *const names[PAIRS][2] = {
@@ -126,6 +129,12 @@ static void open_pair (void *ctx, pair_t *p, int idx)
     p->sb = zmqobs_attach (obs, p->b, names[idx][1]);
     if (!p->sa || !p->sb)
         die ("zmqobs_attach");
+    if (idx == 2) {
+        /* the router counts per peer by routing id: the dealer's names it */
+        if (zmq_setsockopt (p->a, ZMQ_ROUTING_ID, PEER_ID, strlen (PEER_ID)) != 0
+            || zmqobs_track_peers (p->sb, 8, ZMQOBS_PEER_ROUTING_ID) != 0)
+            die ("peers");
+    }
     char ep[256];
     size_t len = sizeof ep;
     if (zmq_bind (p->b, "tcp://127.0.0.1:*") != 0

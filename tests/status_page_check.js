@@ -263,6 +263,20 @@ async function main() {
   check(reasons.length === 1 && /^ZMTP_MECHANISM_MISMATCH ×1$|×1$/.test(reasons[0]), 'the failure is shown by reason: ' + reasons);
   check(int(r.find((x) => x.name === 'dealer').sent) > 0, 'traffic was counted');
 
+  /* per-peer data: the router's peer, named by the dealer's routing id,
+   * with its count equal to /peers' */
+  const PEER = '<b>peer "1"</b>';
+  const peersDoc = JSON.parse((await get(port, '/peers')).body);
+  const routerPeers = peersDoc.sockets.find((x) => x.socket === 'router');
+  check(routerPeers && routerPeers.peers.length === 1 && routerPeers.peers[0].peer === PEER, '/peers has the dealer');
+  check(await page.$eval('#peers-section', (x) => !x.hidden), 'the peers section is shown');
+  const peerCells = await page.$$eval('#peers tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent)));
+  check(peerCells.length === 1 && peerCells[0][0] === 'router' && peerCells[0][1] === PEER, 'the peer row, name literal: ' + JSON.stringify(peerCells));
+  /* the peers (and "other", empty here) add up to the socket's counts */
+  check(int(peerCells[0][2]) === routerPeers.peers[0].messages_received &&
+        int(peerCells[0][2]) === int(r.find((x) => x.name === 'router').received),
+        'the peer\'s messages equal /peers\' and the router\'s: ' + JSON.stringify([peerCells[0], routerPeers.peers[0]]));
+
   /* hostile names: shown literally, nothing ran */
   check(await page.evaluate(() => window.__pwned === undefined), 'no injected handler ran');
   check(dialogs === 0, 'no dialog opened');
@@ -291,11 +305,6 @@ async function main() {
   const facts = await page.$$eval('#process dt', (d) => d.map((x) => x.textContent));
   for (const f of ['CPU', 'Resident memory', 'Open fds', 'Threads'])
     check(facts.includes(f), 'process fact ' + f);
-
-  /* no per-peer data on this server: the section stays hidden */
-  const peers = await get(port, '/peers');
-  const peersHidden = await page.$eval('#peers-section', (s) => s.hidden);
-  check(peers.status === 404 ? peersHidden : !peersHidden, 'the peers section follows /peers (' + peers.status + ')');
 
   await command('resume', 'resumed');
   await waitPolls(page, 6);
@@ -340,33 +349,48 @@ async function main() {
   check(JSON.stringify(names) === JSON.stringify(names.slice().sort((a, b) => a.localeCompare(b))), 'sorted by name');
   check(names.includes('worker-093') && names.includes('<script>alert(1)</script>'), 'names at 100 sockets');
 
-  /* a server with per-peer data (stood in for by an answer to /peers
-   * made here): the table appears, largest first, peers as text */
+  /* /peers alone (the exposition without peers, as from a server that
+   * keeps them apart), answered here: the table shows it, largest first,
+   * names as text; then /peers answers 404: the section goes */
   const page2 = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page2.on('dialog', (d) => { dialogs++; d.dismiss().catch(() => {}); });
   page2.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  await page2.route('**/peers', (route) => route.fulfill({
-    status: 200,
-    contentType: 'application/json',
-    body: JSON.stringify({ sockets: [
-      { name: 'router', peers: [
-        { peer: '10.0.0.2:5555', messages_received: 7, bytes_received: 70 },
-        { peer: '<img src=y onerror="window.__pwned=2">', messages_received: 42, bytes_received: 4200 },
-      ] },
-      { name: '<script>alert(1)</script>', peers: [{ peer: 'other', messages_received: 9, bytes_received: 90 }] },
-    ] }),
-  }));
+  let peersMode = 'doc';
+  await page2.route('**/metrics.json', async (route) => {
+    const res = await route.fetch();
+    const doc = await res.json();
+    for (const s of doc.sockets) delete s.peers;
+    await route.fulfill({ response: res, json: doc });
+  });
+  await page2.route('**/peers', (route) => peersMode === '404'
+    ? route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found\n' })
+    : route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ sockets: [
+        { socket: 'router', type: 'ROUTER', key: 'routing_id', max_peers: 8, tracked: 2, peers: [
+          { peer: '10.0.0.2:5555', messages_received: 7, bytes_received: 70, messages_sent: 0, bytes_sent: 0, error: 0,
+            first_seen_unix_seconds: 1767322245.5, last_seen_unix_seconds: 1767322250 },
+          { peer: '<img src=y onerror="window.__pwned=2">', messages_received: 42, bytes_received: 4200, messages_sent: 1,
+            bytes_sent: 10, error: 3, first_seen_unix_seconds: 1767322245.5, last_seen_unix_seconds: 1767322250 },
+        ], other: { peer: 'other', messages_received: 9, bytes_received: 90, messages_sent: 0, bytes_sent: 0 } },
+      ] }),
+    }));
   await page2.goto('http://127.0.0.1:' + port + '/');
   await page2.waitForFunction(() => !document.getElementById('peers-section').hidden, null, { timeout: 20000 });
   const peerHead = await page2.$$eval('#peers thead th', (t) => t.map((x) => x.textContent));
-  check(JSON.stringify(peerHead) === JSON.stringify(['socket', 'peer', 'messages received', 'bytes received']), 'peer columns: ' + peerHead);
-  const peerRowsSeen = await page2.$$eval('#peers tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent)));
+  check(JSON.stringify(peerHead) === JSON.stringify(['Socket', 'Peer', 'Msgs in', 'Bytes in', 'Msgs out', 'Bytes out', 'Error bound', 'Last seen']),
+        'peer columns: ' + peerHead);
+  const peerRowsSeen = await page2.$$eval('#peers tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (c) => c.textContent).slice(0, 7)));
   check(JSON.stringify(peerRowsSeen) === JSON.stringify([
-    ['router', '<img src=y onerror="window.__pwned=2">', '42', '4,200'],
-    ['<script>alert(1)</script>', 'other', '9', '90'],
-    ['router', '10.0.0.2:5555', '7', '70'],
-  ]), 'peer rows, largest first, literal: ' + JSON.stringify(peerRowsSeen));
+    ['router', '<img src=y onerror="window.__pwned=2">', '42', '4.1 KiB', '1', '10 B', '3'],
+    ['router', 'other', '9', '90 B', '0', '0 B', ''],
+    ['router', '10.0.0.2:5555', '7', '70 B', '0', '0 B', '0'],
+  ]), 'peer rows, busiest first, literal: ' + JSON.stringify(peerRowsSeen));
   check(await page2.evaluate(() => window.__pwned === undefined && document.querySelectorAll('img').length === 0), 'no peer name ran');
+  peersMode = '404';
+  await page2.waitForFunction(() => document.getElementById('peers-section').hidden, null, { timeout: 20000 });
+  check(true, 'the peers section hides when /peers answers 404');
   await page2.close();
 
   check(problems.length === 0, 'no script error and no CSP violation: ' + problems.join(' | '));

@@ -190,13 +190,14 @@ START_TEST (ring_exact_and_bounded)
 
     zmqobs_event_t ev =
         make_event (ZMQ_EVENT_LISTENING, 7, ZMQOBS_VALUE_FD, "tcp://127.0.0.1:5555");
-    zmqobs__recent_push (r, "front", 5, &ev, 1234567890123456789ull);
+    zmqobs__recent_push (r, "front", 5, &ev, 1, 1234567890123456789ull);
     ck_assert_uint_eq (zmqobs__recent_total (r), 1);
     ck_assert_int_eq (zmqobs__recent_get (r, 0, &e), 0);
     ck_assert_uint_eq (e.ts_ns, 1234567890123456789ull);
     ck_assert_uint_eq (e.event, ZMQ_EVENT_LISTENING);
     ck_assert_uint_eq (e.value, 7);
     ck_assert_uint_eq (e.value_kind, ZMQOBS_VALUE_FD);
+    ck_assert_uint_eq (e.named_peer, 1);
     ck_assert_str_eq (e.name, "front");
     ck_assert_uint_eq (e.name_len, 5);
     ck_assert_str_eq (e.endpoint, "tcp://127.0.0.1:5555");
@@ -211,7 +212,7 @@ START_TEST (ring_exact_and_bounded)
     memset (longep, 'e', ZMQOBS_ENDPOINT_MAX);
     longep[ZMQOBS_ENDPOINT_MAX] = '\0';
     zmqobs_event_t lev = make_event (ZMQ_EVENT_CLOSED, 3, ZMQOBS_VALUE_FD, longep);
-    zmqobs__recent_push (r, longname, sizeof longname, &lev, 1);
+    zmqobs__recent_push (r, longname, sizeof longname, &lev, 0, 1);
     ck_assert_int_eq (zmqobs__recent_get (r, 1, &e), 0);
     ck_assert_uint_eq (e.name_len, ZMQOBS_NAME_MAX);
     ck_assert_uint_eq (strlen (e.name), ZMQOBS_NAME_MAX);
@@ -221,7 +222,7 @@ START_TEST (ring_exact_and_bounded)
     /* wrap-around: the newest ZMQOBS__RECENT_CAP stay, the rest are gone */
     for (uint32_t i = 2; i < 1000; i++) {
         ev.value = i;
-        zmqobs__recent_push (r, "w", 1, &ev, i);
+        zmqobs__recent_push (r, "w", 1, &ev, 0, i);
     }
     ck_assert_uint_eq (zmqobs__recent_total (r), 1000);
     for (uint64_t seq = 0; seq < 1000; seq++) {
@@ -237,14 +238,15 @@ START_TEST (ring_exact_and_bounded)
             ck_assert_str_eq (e.name, "w");
             ck_assert_str_eq (e.endpoint, "tcp://127.0.0.1:5555");
             ck_assert_uint_eq (e.event, ZMQ_EVENT_LISTENING);
+            ck_assert_uint_eq (e.named_peer, 0);
         }
     }
     ck_assert_int_eq (zmqobs__recent_get (r, 1000, &e), -1);
 
     /* bad arguments: nothing happens, nothing crashes */
-    zmqobs__recent_push (NULL, "x", 1, &ev, 0);
-    zmqobs__recent_push (r, NULL, 1, &ev, 0);
-    zmqobs__recent_push (r, "x", 1, NULL, 0);
+    zmqobs__recent_push (NULL, "x", 1, &ev, 0, 0);
+    zmqobs__recent_push (r, NULL, 1, &ev, 0, 0);
+    zmqobs__recent_push (r, "x", 1, NULL, 0, 0);
     ck_assert_uint_eq (zmqobs__recent_total (r), 1000);
     ck_assert_uint_eq (zmqobs__recent_total (NULL), 0);
     errno = 0;
@@ -280,8 +282,8 @@ static void *race_reader (void *arg)
             snprintf (want, sizeof want, "socket-%llu", (unsigned long long) seq);
             char ep[64];
             snprintf (ep, sizeof ep, "tcp://10.0.0.1:%llu", (unsigned long long) (seq % 65536));
-            if (e.value != (uint32_t) seq || e.ts_ns != seq * 3 || strcmp (e.name, want) != 0
-                || strcmp (e.endpoint, ep) != 0)
+            if (e.value != (uint32_t) seq || e.ts_ns != seq * 3 || e.named_peer != (seq & 1)
+                || strcmp (e.name, want) != 0 || strcmp (e.endpoint, ep) != 0)
                 x->torn++;
             x->got++;
         }
@@ -300,7 +302,7 @@ START_TEST (ring_reader_never_sees_a_torn_event)
         int n = snprintf (name, sizeof name, "socket-%llu", (unsigned long long) seq);
         snprintf (ep, sizeof ep, "tcp://10.0.0.1:%llu", (unsigned long long) (seq % 65536));
         zmqobs_event_t ev = make_event (ZMQ_EVENT_ACCEPTED, (uint32_t) seq, ZMQOBS_VALUE_FD, ep);
-        zmqobs__recent_push (x.r, name, (size_t) n, &ev, seq * 3);
+        zmqobs__recent_push (x.r, name, (size_t) n, &ev, (int) (seq & 1), seq * 3);
     }
     __atomic_store_n (&x.done, 1, __ATOMIC_RELEASE);
     ck_assert_int_eq (pthread_join (t, NULL), 0);
@@ -335,8 +337,8 @@ START_TEST (events_json_exact)
     zmqobs_event_t b =
         make_event (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH,
                     ZMQOBS_VALUE_PROTOCOL_ERROR, "tcp://127.0.0.1:\"<b>\"");
-    zmqobs__recent_push (obs->recent, hostile, strlen (hostile), &a, ts);
-    zmqobs__recent_push (obs->recent, "rep", 3, &b, ts + 1000000);
+    zmqobs__recent_push (obs->recent, hostile, strlen (hostile), &a, 0, ts);
+    zmqobs__recent_push (obs->recent, "rep", 3, &b, 1, ts + 1000000);
     const char *want =
         "{\"capacity\":64,\"total\":2,\"events\":["
         "{\"ts\":\"2026-01-02T03:04:05.678Z\",\"socket\":\"<script>alert(\\\"x\\\")</script>\\\\\\n"
@@ -351,7 +353,8 @@ START_TEST (events_json_exact)
     char tail[256];
     snprintf (tail, sizeof tail,
               "%u,\"meaning\":\"protocol_error\",\"detail\":\"ZMTP_MECHANISM_MISMATCH\","
-              "\"endpoint\":\"tcp://127.0.0.1:\\\"<b>\\\"\"}]}\n",
+              "\"endpoint\":\"tcp://127.0.0.1:\\\"<b>\\\"\",\"peer\":\"tcp://"
+              "127.0.0.1:\\\"<b>\\\"\"}]}\n",
               (unsigned) ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH);
     ck_assert_str_eq (buf + strlen (want), tail);
 
@@ -366,7 +369,7 @@ START_TEST (events_json_exact)
     /* bounded: after 1000 events, exactly the newest 64 */
     for (uint32_t i = 0; i < 1000; i++) {
         a.value = i;
-        zmqobs__recent_push (obs->recent, "w", 1, &a, ts);
+        zmqobs__recent_push (obs->recent, "w", 1, &a, 0, ts);
     }
     size_t need = zmqobs__events_json (obs, NULL, 0);
     char *big = malloc (need + 1);
@@ -563,7 +566,7 @@ static void expect_off (int port)
         char v[512];
         ck_assert_int_eq (http_get (port, "GET", paths[i], &resp), 0);
         ck_assert_int_eq (resp.status, 404);
-        ck_assert_str_eq (resp.body, "not found; try /metrics, /healthz or /readyz\n");
+        ck_assert_str_eq (resp.body, "not found; try /metrics, /healthz, /readyz or /peers\n");
         ck_assert_str_eq (header (&resp, "Content-Security-Policy", v, sizeof v), "");
         resp_free (&resp);
         ck_assert_int_eq (http_get (port, "POST", paths[i], &resp), 0);

@@ -17,9 +17,11 @@
 #     made from a name, one script on the page, no script error and no
 #     CSP violation in the console;
 #   - the charts drawn (pixels in the rate colour), the events table equal
-#     to /events (newest first), the process facts, the peers section
-#     hidden when /peers answers 404, and shown (largest first, peers as
-#     text) in a second page whose /peers is answered by the test;
+#     to /events (newest first), the process facts; the router's peer
+#     (a hostile routing id) with the count /peers gives; in a second
+#     page whose /peers the test answers (the exposition's peers taken
+#     out), the peers table busiest first with names as text, hidden
+#     once /peers answers 404;
 #   - serving stopped: the error banner appears and polling goes on;
 #     serving again on the same port: the banner goes;
 #   - 100 sockets: all listed, the filter and the column sort work.
