@@ -234,7 +234,7 @@ START_TEST (test_heavy_hitters)
 {
     fixture_t f;
     setup (&f, ZMQOBS_PEER_ROUTING_ID, 16);
-    static char specs[201][32];
+    static char specs[201][48];
     const char *argv[201];
     size_t n = 0;
     for (int i = 0; i < 8; i++) {
@@ -254,7 +254,7 @@ START_TEST (test_heavy_hitters)
     int tracked = zmqobs_socket_peers (f.rs, p, 16, &other);
     ck_assert_int_eq (tracked, 16);
     for (int i = 0; i < 8; i++) {
-        char name[16];
+        char name[24];
         snprintf (name, sizeof name, "heavy-%d", i);
         uint64_t m = (uint64_t) (50 + i);
         expect_peer (p, tracked, name, 2 * m, m * (7 + 16), 2 * m, m * (7 + 16));
