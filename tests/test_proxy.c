@@ -280,14 +280,16 @@ START_TEST (test_in_flight_and_eterm)
         zmq_close (client[c]);
     }
     zmq_close (worker);
-    zmqobs_detach (&r.fes);
-    zmqobs_detach (&r.bes);
-    zmqobs_destroy (&obs);
-    /* shutdown wakes the proxy; it returns -1 with ETERM, as libzmq's */
+    /* shutdown wakes the proxy; it returns -1 with ETERM, as libzmq's.
+     * The sockets are detached only once it has returned: it uses their
+     * handles until then. */
     zmq_ctx_shutdown (ctx);
     pthread_join (t, NULL);
     ck_assert_int_eq (r.rc, -1);
     ck_assert_int_eq (r.err, ETERM);
+    zmqobs_detach (&r.fes);
+    zmqobs_detach (&r.bes);
+    zmqobs_destroy (&obs);
     zmq_close (r.fe);
     zmq_close (r.be);
     zmq_ctx_term (ctx);
