@@ -84,6 +84,9 @@ $(OBJDIR)/src/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The status page's files are embedded into status.o (.incbin).
+$(OBJDIR)/src/status.o: $(wildcard src/status_page.*)
+
 $(STATIC): $(OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@

@@ -227,6 +227,12 @@ typedef struct zmqobs_options {
      * stays open, unused, until then); stderr is never closed. The path
      * is not kept. */
     const char *event_log;
+    /* 0 (default): zmqobs_serve also serves the status page: GET / (with
+     * /status.js and /status.css), /metrics.json (the JSON exposition)
+     * and /events (the latest monitor events, kept in a ring of 64 that
+     * the observer allocates, about 35 KB). 1: none of these, they
+     * answer 404 and no ring is kept. ZMQOBS_STATUS_PAGE=0 sets it. */
+    int no_status_page;
 } zmqobs_options_t;
 
 /* Fills *opts with the defaults. Returns 0, or -1 with EINVAL for NULL. */
@@ -895,7 +901,19 @@ ZMQOBS_EXPORT void zmqobs_metric_destroy (zmqobs_metric_t **m);
  * which exposes the metrics to the network: use 127.0.0.1 unless a
  * scraper on another machine needs them. Answers: 200 with the format
  * chosen by the Accept header for /metrics; /healthz 200 while the observer runs;
- * /readyz 200, or 503 with zmqobs_ready's reasons; 404, 405 (other
+ * /readyz 200, or 503 with zmqobs_ready's reasons; unless
+ * options.no_status_page is set, the status page: / (HTML, with
+ * /status.js and /status.css, all embedded in the library; it polls the
+ * next two every second and draws what they hold), /metrics.json (the
+ * JSON exposition, as zmqobs_format writes it) and /events (the latest
+ * monitor events, oldest first, as one JSON object:
+ * {"capacity":64,"total":N,"events":[...]}, each event as
+ * zmqobs_json_log writes it, total counting every event since
+ * zmqobs_new); these carry a Content-Security-Policy that allows
+ * nothing but the server itself, X-Content-Type-Options: nosniff and
+ * Referrer-Policy: no-referrer, and the page inserts every name and
+ * endpoint as text, never as HTML; 500 when a response cannot be
+ * allocated; 404, 405 (other
  * methods), 400 (malformed, or a request body), 408 (request not
  * complete within 5 s), 414 (target over 2048 bytes), 431 (head over
  * 8 KiB or over 64 header fields), 505. HTTP/1.1 keep-alive and
@@ -929,6 +947,8 @@ ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
  *   ZMQOBS_SAMPLE_EVERY  options.latency_sample_every: 1..1000000, or
  *                        "off" for ZMQOBS_SAMPLE_NEVER
  *   ZMQOBS_EVENT_LOG     options.event_log: a file path, or "-" for stderr
+ *   ZMQOBS_STATUS_PAGE   "0" or "off" sets options.no_status_page, "1" or
+ *                        "on" clears it
  *
  * Parsing is strict: an empty value, a sign, spaces, trailing characters
  * or an out-of-range number is an error, never a default. Both functions
@@ -943,7 +963,8 @@ ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
  * caller has initialised (zmqobs_options_init) and may have filled
  * already: a variable that is set overrides the field, one that is unset
  * leaves it alone. ZMQOBS_SERVICE sets opts->service, ZMQOBS_SAMPLE_EVERY
- * opts->latency_sample_every, ZMQOBS_EVENT_LOG opts->event_log.
+ * opts->latency_sample_every, ZMQOBS_EVENT_LOG opts->event_log,
+ * ZMQOBS_STATUS_PAGE opts->no_status_page.
  * ZMQOBS_METRICS_ADDR is checked too (zmqobs_serve_from_env reads it),
  * so that one call reports every malformed variable before anything is
  * created. A ZMQOBS_EVENT_LOG file is opened for appending (created if

@@ -19,6 +19,14 @@ int zmqobs__in_callback (const zmqobs_t *obs);
  * snprintf semantics; 0 for an incomplete info. Exposed for tests. */
 size_t zmqobs__json_line (const zmqobs_event_info_t *info, char *buf, size_t size);
 
+/* The latest monitor events (obs->recent) as one JSON object, oldest
+ * first, with snprintf semantics:
+ *   {"capacity":64,"total":N,"events":[{...},...]}
+ * each event an object as zmqobs_json_log writes it; total counts every
+ * event since zmqobs_new. Without a ring the list is empty. Any thread;
+ * never waits for the draining thread. */
+size_t zmqobs__events_json (zmqobs_t *obs, char *buf, size_t size);
+
 /* Opens the destination of options.event_log: "-" is the process's
  * stderr (*owned = 0), anything else a file opened for appending, created
  * if missing with mode 0666 less the umask, close-on-exec (*owned = 1:

@@ -158,6 +158,7 @@ struct zmqobs_socket {
 struct zmqobs_monitor; /* reader.h */
 struct zmqobs_loop;    /* loop.h */
 struct zmqobs_http;    /* http.c */
+struct zmqobs_recent;  /* recent.h */
 
 struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     void *ctx;
@@ -222,6 +223,12 @@ struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     struct zmqobs_monitor *monitor; /* reader.h */
     struct zmqobs_loop *loop;       /* loop.h */
     struct zmqobs_http *http;       /* http.c */
+
+    /* the status page: on unless options.no_status_page; the ring of
+     * the latest events for /events exists only while it is on (set in
+     * zmqobs_new, freed with the observer) */
+    int status_page;
+    struct zmqobs_recent *recent;
 };
 
 #endif /* ZMQOBS_PRIVATE_H */

@@ -130,6 +130,7 @@ class Options(ctypes.Structure):
         ("no_process_metrics", _int),
         ("service", ctypes.c_char_p),
         ("event_log", ctypes.c_char_p),
+        ("no_status_page", _int),
     ]
 
 
