@@ -88,6 +88,9 @@ $(OBJDIR)/src/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The status page's files are embedded into status.o (.incbin).
+$(OBJDIR)/src/status.o: $(wildcard src/status_page.*)
+
 $(STATIC): $(OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -244,6 +247,13 @@ examples: lib
 demo: deps
 	@$(MAKE) --no-print-directory examples
 	@bash examples/demo.sh
+
+# A fleet of three hosts (network namespaces, or 127.0.0.x without root)
+# scraped by a real Prometheus through file_sd, alerts through
+# Alertmanager to a webhook; one host cut off and healed (tests/fleet.sh).
+.PHONY: fleet
+fleet: deps lib
+	@OBJDIR=$(OBJDIR) LIBOUT=$(LIBOUT) CC="$(CC)" bash tests/fleet.sh
 
 # The CMake package (pkgconfig/*.cmake.in) finds the prefix from where it
 # is installed, so it stays right in a DESTDIR stage or a moved tree, when

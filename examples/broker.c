@@ -3,11 +3,13 @@
  * observed by libzmqobs.
  *
  * What it shows:
- *   - a proxy loop written with the zmqobs_msg_recv/zmqobs_msg_send
- *     wrappers, so every forwarded message part is counted;
- *   - zmqobs_set_queue_depth: the frontend's zmq_queue_depth gauge is the
- *     number of requests in flight (forwarded to a worker, not yet
- *     answered);
+ *   - zmqobs_proxy, the instrumented zmq_proxy_steerable: every forwarded
+ *     part is counted, zmq_proxy_in_flight counts the requests forwarded
+ *     to a worker and not yet answered, and a control socket stops it;
+ *   - per-peer metrics on the frontend, by client address
+ *     (zmq_peer_messages_received_total{peer="127.0.0.1"}, and /peers);
+ *   - zmqobs_set_queue_depth from another thread: the frontend's
+ *     zmq_queue_depth follows the requests in flight;
  *   - ZMQ_ROUTER_MANDATORY on the frontend: a reply for a client that has
  *     gone away fails with EHOSTUNREACH instead of vanishing silently, so
  *     it shows in zmq_errors_total{op="send",error="EHOSTUNREACH"};
@@ -23,12 +25,14 @@
  * which is what the healthcheck example sends.
  *
  * Usage:
- *   broker [-f FRONTEND] [-w WORKERS] [-t WORK_US] [-d SECONDS]
+ *   broker [-f FRONTEND] [-w WORKERS] [-t WORK_US] [-d SECONDS] [-p PEERS]
  *     -f  endpoint to bind for clients (default tcp://127.0.0.1:5555;
  *         a port of * picks a free one)
  *     -w  worker threads, 1..64 (default 4)
  *     -t  simulated work per request in microseconds (default 1000)
  *     -d  exit after this many seconds (default: run until SIGINT/SIGTERM)
+ *     -p  client addresses tracked per peer on the frontend (default 64,
+ *         0 = off)
  *   Environment: the ZMQOBS_* variables of the README (ZMQOBS_METRICS_ADDR
  *   defaults here to tcp://127.0.0.1:9464).
  *
@@ -150,50 +154,71 @@ static void *worker_main (void *arg)
     return NULL;
 }
 
-/* Moves one whole multipart message from one socket to the other through
- * the wrappers. Returns 0, 1 when the destination refused the message
- * (EHOSTUNREACH: the client is gone; the rest of it is discarded), or -1
- * with errno. */
-static int forward (zmqobs_socket_t *from, zmqobs_socket_t *to)
+/* Stops the proxy: on SIGINT/SIGTERM or after the duration, sends
+ * TERMINATE on the control pair; meanwhile copies the proxy's requests in
+ * flight into the frontend's zmq_queue_depth (the gauge the deploy kit's
+ * autoscaler and alerts use) every 100 ms. */
+typedef struct {
+    void *ctx;
+    zmqobs_socket_t *front;
+    long duration;
+    worker_t *workers; /* a failed worker stops the broker too */
+    long nworkers;
+    int done; /* set by main once the proxy returned (atomic) */
+    int rc;
+} stopper_t;
+
+static void *stopper_main (void *arg)
 {
-    int dropped = 0;
-    for (;;) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        if (zmqobs_msg_recv (&part, from, 0) < 0) {
-            int err = errno;
-            zmq_msg_close (&part);
-            errno = err;
-            return -1;
-        }
-        int more = zmq_msg_more (&part);
-        if (dropped)
-            zmq_msg_close (&part);
-        else if (zmqobs_msg_send (&part, to, more ? ZMQ_SNDMORE : 0) < 0) {
-            int err = errno;
-            zmq_msg_close (&part);
-            if (err != EHOSTUNREACH) {
-                errno = err;
-                return -1;
-            }
-            dropped = 1; /* counted by the wrapper; drain the rest */
-        }
-        if (!more)
-            return dropped;
+    stopper_t *st = arg;
+    void *ctl = zmq_socket (st->ctx, ZMQ_PAIR);
+    if (!ctl || zmq_connect (ctl, "inproc://broker-control") != 0) {
+        st->rc = -1;
+        if (ctl)
+            zmq_close (ctl);
+        return NULL;
     }
+    struct timespec t0, now;
+    clock_gettime (CLOCK_MONOTONIC, &t0);
+    while (!__atomic_load_n (&st->done, __ATOMIC_ACQUIRE)) {
+        zmqobs_stats_t s;
+        if (zmqobs_socket_stats (st->front, &s) == 0)
+            zmqobs_set_queue_depth (st->front, s.proxy_in_flight);
+        clock_gettime (CLOCK_MONOTONIC, &now);
+        int failed = 0;
+        for (long i = 0; i < st->nworkers; i++)
+            failed |= __atomic_load_n (&st->workers[i].failed, __ATOMIC_RELAXED);
+        if (interrupted || failed || (st->duration > 0 && now.tv_sec - t0.tv_sec >= st->duration)) {
+            zmq_send (ctl, "TERMINATE", 9, 0);
+            break;
+        }
+        sleep_us (100000);
+    }
+    zmq_close (ctl);
+    return NULL;
+}
+
+/* The parts and bytes of errno name err in st's send errors. */
+static uint64_t send_errors (const zmqobs_stats_t *st, const char *err)
+{
+    for (unsigned i = 0; i < ZMQOBS_ERRNO_SLOTS; i++)
+        if (strcmp (zmqobs_errno_slot_name (i), err) == 0)
+            return st->errors[ZMQOBS_OP_SEND][i];
+    return 0;
 }
 
 static void usage (void)
 {
-    fprintf (stderr, "usage: broker [-f FRONTEND] [-w WORKERS] [-t WORK_US] [-d SECONDS]\n");
+    fprintf (stderr,
+             "usage: broker [-f FRONTEND] [-w WORKERS] [-t WORK_US] [-d SECONDS] [-p PEERS]\n");
 }
 
 int main (int argc, char **argv)
 {
     const char *frontend_ep = "tcp://127.0.0.1:5555";
-    long nworkers = 4, work_us = 1000, duration = 0;
+    long nworkers = 4, work_us = 1000, duration = 0, max_peers = 64;
     int opt;
-    while ((opt = getopt (argc, argv, "f:w:t:d:h")) != -1) {
+    while ((opt = getopt (argc, argv, "f:w:t:d:p:h")) != -1) {
         switch (opt) {
         case 'f':
             frontend_ep = optarg;
@@ -208,6 +233,10 @@ int main (int argc, char **argv)
             break;
         case 'd':
             if (example_parse_long ("-d", optarg, 1, 86400, &duration) != 0)
+                return 2;
+            break;
+        case 'p':
+            if (example_parse_long ("-p", optarg, 0, ZMQOBS_PEERS_MAX, &max_peers) != 0)
                 return 2;
             break;
         default:
@@ -285,6 +314,12 @@ int main (int argc, char **argv)
         fprintf (stderr, "zmqobs_attach: %s\n", strerror (errno));
         goto done;
     }
+    /* per-client metrics, by the clients' addresses */
+    if (max_peers > 0
+        && zmqobs_track_peers (front, (unsigned) max_peers, ZMQOBS_PEER_ADDRESS) != 0) {
+        fprintf (stderr, "zmqobs_track_peers: %s\n", strerror (errno));
+        goto done;
+    }
     if (zmq_bind (fsock, frontend_ep) != 0) {
         fprintf (stderr, "bind %s: %s\n", frontend_ep, zmq_strerror (errno));
         goto done;
@@ -317,65 +352,51 @@ int main (int argc, char **argv)
     printf ("broker: %ld workers, %ld us of work per request\n", nworkers, work_us);
     fflush (stdout);
 
-    /* The proxy loop. zmq_proxy would do the forwarding, but it cannot
-     * count through the wrappers or track requests in flight. */
-    unsigned long requests = 0, replies = 0, undeliverable = 0;
-    int64_t in_flight = 0;
-    struct timespec t0;
-    clock_gettime (CLOCK_MONOTONIC, &t0);
-    status = 0;
-    while (!interrupted) {
-        if (duration > 0) {
-            struct timespec now;
-            clock_gettime (CLOCK_MONOTONIC, &now);
-            if (now.tv_sec - t0.tv_sec >= duration)
-                break;
-        }
-        zmq_pollitem_t items[2] = {{fsock, 0, ZMQ_POLLIN, 0}, {bsock, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll (items, 2, 100);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf (stderr, "zmq_poll: %s\n", zmq_strerror (errno));
-            status = 1;
-            break;
-        }
-        if (items[0].revents & ZMQ_POLLIN) {
-            if (forward (front, back) < 0) {
-                if (errno == EINTR)
-                    continue;
-                fprintf (stderr, "forward request: %s\n", zmq_strerror (errno));
-                status = 1;
-                break;
-            }
-            requests++;
-            in_flight++;
-        }
-        if (items[1].revents & ZMQ_POLLIN) {
-            int fw = forward (back, front);
-            if (fw < 0) {
-                if (errno == EINTR)
-                    continue;
-                fprintf (stderr, "forward reply: %s\n", zmq_strerror (errno));
-                status = 1;
-                break;
-            }
-            if (fw == 0)
-                replies++;
-            else
-                undeliverable++;
-            in_flight--;
-        }
-        zmqobs_set_queue_depth (front, in_flight);
-        for (long i = 0; i < started; i++)
-            if (__atomic_load_n (&workers[i].failed, __ATOMIC_RELAXED)) {
-                fprintf (stderr, "broker: worker %ld failed\n", i);
-                status = 1;
-                interrupted = 1;
-            }
+    /* The proxy: zmqobs_proxy forwards through the wrappers (every part
+     * counted, per client address too) and keeps zmq_proxy_in_flight;
+     * the stopper thread ends it with TERMINATE on the control pair. */
+    void *control = zmq_socket (ctx, ZMQ_PAIR);
+    if (!control || zmq_bind (control, "inproc://broker-control") != 0) {
+        fprintf (stderr, "control: %s\n", zmq_strerror (errno));
+        if (control)
+            zmq_close (control);
+        goto done;
     }
-    printf ("broker: forwarded %lu requests and %lu replies; %lu replies undeliverable\n", requests,
-            replies, undeliverable);
+    stopper_t stopper = {.ctx = ctx,
+                         .front = front,
+                         .duration = duration,
+                         .workers = workers,
+                         .nworkers = started};
+    pthread_t stopper_thread;
+    int trc = pthread_create (&stopper_thread, NULL, stopper_main, &stopper);
+    if (trc != 0) {
+        fprintf (stderr, "pthread_create: %s\n", strerror (trc));
+        zmq_close (control);
+        goto done;
+    }
+    status = 0;
+    if (zmqobs_proxy (front, back, NULL, control) != 0) {
+        fprintf (stderr, "zmqobs_proxy: %s\n", zmq_strerror (errno));
+        status = 1;
+    }
+    __atomic_store_n (&stopper.done, 1, __ATOMIC_RELEASE);
+    pthread_join (stopper_thread, NULL);
+    zmq_close (control);
+    if (stopper.rc != 0) {
+        fprintf (stderr, "broker: the stopper could not reach the proxy\n");
+        status = 1;
+    }
+    for (long i = 0; i < started; i++)
+        if (__atomic_load_n (&workers[i].failed, __ATOMIC_RELAXED)) {
+            fprintf (stderr, "broker: worker %ld failed\n", i);
+            status = 1;
+        }
+    zmqobs_stats_t fst;
+    if (zmqobs_socket_stats (front, &fst) == 0)
+        printf ("broker: forwarded %llu request parts and %llu reply parts; %llu replies "
+                "undeliverable\n",
+                (unsigned long long) fst.msgs_received, (unsigned long long) fst.msgs_sent,
+                (unsigned long long) send_errors (&fst, "EHOSTUNREACH"));
 
 done:
     for (long i = 0; i < started; i++)

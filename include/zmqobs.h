@@ -227,6 +227,12 @@ typedef struct zmqobs_options {
      * stays open, unused, until then); stderr is never closed. The path
      * is not kept. */
     const char *event_log;
+    /* 0 (default): zmqobs_serve also serves the status page: GET / (with
+     * /status.js and /status.css), /metrics.json (the JSON exposition)
+     * and /events (the latest monitor events, kept in a ring of 64 that
+     * the observer allocates, about 35 KB). 1: none of these, they
+     * answer 404 and no ring is kept. ZMQOBS_STATUS_PAGE=0 sets it. */
+    int no_status_page;
 } zmqobs_options_t;
 
 /* Fills *opts with the defaults. Returns 0, or -1 with EINVAL for NULL. */
@@ -407,6 +413,14 @@ typedef struct zmqobs_stats {
      * library's, a cppzmq monitor_t, the host's) replaced it, or the
      * context is terminating. Event counts and gauges are frozen then. */
     int monitor_up;
+    /* ZMQ_SNDHWM and ZMQ_RCVHWM as read on the owner thread at attach,
+     * and again by zmqobs_setsockopt; -1 when they could not be read */
+    int sndhwm, rcvhwm;
+    /* zmqobs_proxy on this socket as its frontend: proxy is 1 and
+     * proxy_in_flight the requests forwarded to the backend that have no
+     * reply yet (ROUTER or XREP frontend, DEALER backend; else 0) */
+    int proxy;
+    int64_t proxy_in_flight;
 } zmqobs_stats_t;
 
 /* Name of errno slot i ("EAGAIN", "EFSM", ..., "OTHER"), "UNKNOWN" out of
@@ -482,6 +496,135 @@ ZMQOBS_EXPORT int zmqobs_foreach_socket (zmqobs_t *self, zmqobs_socket_fn *fn, v
 ZMQOBS_EXPORT int zmqobs_total_stats (zmqobs_t *self, zmqobs_stats_t *out);
 
 /* ------------------------------------------------------------------------
+ * Per-peer metrics (off by default) and socket options
+ * ---------------------------------------------------------------------- */
+
+/* Keys for zmqobs_track_peers. */
+/* The Peer-Address property of received messages (on TCP the peer's IP
+ * address, without port: every connection from one address is one peer).
+ * Only zmqobs_msg_recv sees message properties: parts received through
+ * zmqobs_recv or zmqobs_record_received count under "other". Sends are
+ * attributed on REP sockets (a reply goes to the peer of the request) and
+ * count under "other" on every other type (libzmq does not say which
+ * connection a send takes). */
+#define ZMQOBS_PEER_ADDRESS 1
+/* The routing-id frame of ROUTER (and STREAM) sockets: the first part of
+ * every message received names its sender, the first part of every
+ * message sent its destination. Ids longer than ZMQOBS_PEER_KEY_MAX
+ * bytes, and parts counted by zmqobs_record_sent/zmqobs_record_received
+ * (no bytes at hand), count under "other". */
+#define ZMQOBS_PEER_ROUTING_ID 2
+/* Largest max_peers. */
+#define ZMQOBS_PEERS_MAX 4096
+/* Longest key tracked, in bytes. */
+#define ZMQOBS_PEER_KEY_MAX 64
+/* Longest peer name as exposed ("0x" and two hex digits per byte). */
+#define ZMQOBS_PEER_NAME_MAX (2 + 2 * ZMQOBS_PEER_KEY_MAX)
+
+/* Turns per-peer metrics on for s: message parts and bytes received and
+ * sent per peer, first and last seen. At most max_peers peers are
+ * tracked, chosen by traffic with the space-saving scheme: a part from a
+ * peer not in the table, when the table is full, evicts the tracked peer
+ * with the least traffic, whose counts move to peer="other". So a flood
+ * of peers that send little cannot push out the busy ones: every peer
+ * whose true traffic exceeds N / max_peers parts (N = all parts counted
+ * on s since tracking began) stays tracked. A tracked peer's counts are
+ * exact since it entered the table; its true traffic lies between its
+ * parts received + sent and that plus its error (zmqobs_peer_stats_t),
+ * which is at most N / max_peers. The peers and "other" together always
+ * add up exactly to the socket's counters since tracking began.
+ * The hot path stays inline and unchanged while tracking is off; with it
+ * on, every part goes through one out-of-line call (the README gives the
+ * cost). Memory: about 350 bytes per slot of max_peers, allocated here.
+ * Calling it again starts a new table (counts restart at 0); max_peers
+ * 0 turns tracking off and frees the table. Call it between messages, not
+ * between the parts of one (a new table takes the next part for the first
+ * of a message).
+ * Owner thread. Returns 0, or -1 with EINVAL (NULL s, max_peers above
+ * ZMQOBS_PEERS_MAX, an unknown key, ZMQOBS_PEER_ROUTING_ID on a socket
+ * that is not ROUTER or STREAM) or ENOMEM. */
+ZMQOBS_EXPORT int zmqobs_track_peers (zmqobs_socket_t *s, unsigned max_peers, int key);
+
+/* One peer as zmqobs_socket_peers reports it. */
+typedef struct zmqobs_peer_stats {
+    /* as exposed in the peer label: a printable ASCII key as it is, any
+     * other key (and "other", or a key starting with "0x") as "0x" and
+     * lowercase hex; "other" for the sum of the untracked */
+    char peer[ZMQOBS_PEER_NAME_MAX + 1];
+    uint64_t msgs_received, bytes_received, msgs_sent, bytes_sent;
+    /* space-saving error: the parts that may have been counted under
+     * "other" before the peer entered the table (0: exact) */
+    uint64_t error;
+    /* CLOCK_REALTIME ns: when the peer entered the table; and the time of
+     * the first read (a scrape, /peers, this function) that found its
+     * counts changed, so last_seen is exact to the interval of reads */
+    uint64_t first_seen_ns, last_seen_ns;
+} zmqobs_peer_stats_t;
+
+/* Copies up to max tracked peers of s into out (in the table's order)
+ * and the sum of the others into *other (may be NULL). Returns the number
+ * of peers tracked (more than max when out was too small), or -1 with
+ * EINVAL (NULL s, NULL out with max > 0) or ENOENT (tracking is off).
+ * Does not allocate. Any thread, while s is attached; it does not
+ * race with zmqobs_track_peers only on the owner thread. */
+ZMQOBS_EXPORT int zmqobs_socket_peers (zmqobs_socket_t *s, zmqobs_peer_stats_t *out, size_t max,
+                                       zmqobs_peer_stats_t *other);
+
+/* The per-peer metrics of every socket that tracks peers, as JSON (what
+ * GET /peers serves):
+ * {"sockets":[{"socket":"frontend","type":"ROUTER","key":"routing_id",
+ *   "max_peers":16,"tracked":2,"peers":[{"peer":"w1","messages_received":
+ *   4,"bytes_received":40,"messages_sent":4,"bytes_sent":40,"error":0,
+ *   "first_seen_unix_seconds":1767322245.678,"last_seen_unix_seconds":
+ *   1767322250.001},...],"other":{...}}]}
+ * snprintf-style: writes at most size bytes (NUL-terminated when size >
+ * 0) and returns the length the whole document needs, or -1 with EINVAL
+ * (NULL self, NULL buf with size > 0) or EOVERFLOW. Does not allocate.
+ * Any thread. */
+ZMQOBS_EXPORT int zmqobs_peers_json (zmqobs_t *self, char *buf, size_t size);
+
+/* zmq_setsockopt on s's socket; after ZMQ_SNDHWM or ZMQ_RCVHWM, both
+ * options are read again into the zmq_sndhwm and zmq_rcvhwm gauges (they
+ * are read at attach and by this call only, never by a scrape, which
+ * runs on another thread: a host that sets them with zmq_setsockopt
+ * directly leaves the gauges as they were until then). Same arguments,
+ * return value and errno as zmq_setsockopt; a NULL s gives -1 with
+ * ENOTSOCK. Owner thread. */
+ZMQOBS_EXPORT int zmqobs_setsockopt (zmqobs_socket_t *s, int option, const void *value, size_t len);
+
+/* An instrumented zmq_proxy_steerable for attached sockets: forwards
+ * every part between frontend and backend through the library's wrappers
+ * (so both sockets' counters, and their per-peer metrics when on, see
+ * the traffic), copies every part to capture when it is not NULL (as
+ * zmq_proxy does; with libzmq 4.3.4 the control commands too, as its
+ * proxy does), and obeys control (a plain libzmq socket, may be
+ * NULL): "PAUSE", "RESUME", "TERMINATE" and "STATISTICS", with the same
+ * replies as the zmq_proxy_steerable of the libzmq it runs with
+ * (STATISTICS: eight uint64 frames, in libzmq's order: frontend messages
+ * and bytes received, messages and bytes sent, then the same for the
+ * backend, counted since this call began; libzmq 4.3.4 counts a
+ * multipart message as one and answers nothing else, 4.3.5 and later
+ * count parts and answer every command on a REP control socket with an
+ * empty frame). An unknown command is ignored (and answered with an
+ * empty frame on a REP control socket), where libzmq 4.3.4 aborts. The
+ * wrappers still count parts, as everywhere.
+ * With a ROUTER frontend and a DEALER backend the frontend's gauge
+ * zmq_proxy_in_flight counts requests forwarded to the backend whose
+ * reply has not come back (an upper bound when the backend drops
+ * requests). Runs on the calling thread, which must own all the sockets,
+ * until TERMINATE (returns 0) or the context terminates (-1 with ETERM).
+ * One difference from zmq_proxy_steerable: a send refused with
+ * EHOSTUNREACH (a ROUTER with ZMQ_ROUTER_MANDATORY whose peer has gone)
+ * drops that message, which the wrapper counts in zmq_errors_total, and
+ * the proxy goes on, where libzmq's would return -1;
+ * -1 with EINVAL for NULL or identical frontend and backend, or sockets
+ * of different observers; -1 with the errno of a failed receive or send
+ * (other than EAGAIN or EINTR, which it retries) otherwise, as
+ * zmq_proxy_steerable does. */
+ZMQOBS_EXPORT int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *capture,
+                                void *control);
+
+/* ------------------------------------------------------------------------
  * Monitor: events, callback and host-driven mode
  * ---------------------------------------------------------------------- */
 
@@ -493,6 +636,17 @@ typedef struct zmqobs_event_info {
     const char *value_text;      /* errno/protocol error name or "" */
     const zmqobs_event_t *event; /* code, value, endpoint */
     uint64_t timestamp_ns;       /* CLOCK_REALTIME ns when drained */
+    /* The peer the event is about, where the socket's own view names it
+     * without a race: the endpoint of CONNECT_DELAYED, CONNECT_RETRIED and
+     * CONNECTED, and of DISCONNECTED and HANDSHAKE_* on an endpoint the
+     * socket connected to (its endpoint is the remote address). NULL
+     * otherwise: for a peer that came in on a listener, libzmq 4.3's
+     * events carry only the local endpoint and the connection's fd, and
+     * by the time the event is drained that fd may have been closed and
+     * reused by another connection, so asking the kernel (getpeername)
+     * could name the wrong peer. Per-peer metrics (zmqobs_track_peers
+     * with ZMQOBS_PEER_ADDRESS) name such peers from their messages. */
+    const char *peer;
 } zmqobs_event_info_t;
 
 typedef void (zmqobs_event_fn) (const zmqobs_event_info_t *info, void *arg);
@@ -512,7 +666,8 @@ ZMQOBS_EXPORT int zmqobs_on_event (zmqobs_t *self, zmqobs_event_fn *fn, void *ar
  * FILE * passed as arg, e.g.
  * {"ts":"2026-01-02T03:04:05.678Z","socket":"frontend","event":"ACCEPTED",
  *  "value":12,"meaning":"fd","endpoint":"tcp://127.0.0.1:5555"}
- * with strings escaped for JSON, then flushes. */
+ * with strings escaped for JSON, then flushes. When info->peer is set,
+ * the line ends with "peer":"..." too. */
 ZMQOBS_EXPORT void zmqobs_json_log (const zmqobs_event_info_t *info, void *arg);
 
 /* Host-driven mode (options.host_driven = 1): one descriptor, valid from
@@ -746,7 +901,19 @@ ZMQOBS_EXPORT void zmqobs_metric_destroy (zmqobs_metric_t **m);
  * which exposes the metrics to the network: use 127.0.0.1 unless a
  * scraper on another machine needs them. Answers: 200 with the format
  * chosen by the Accept header for /metrics; /healthz 200 while the observer runs;
- * /readyz 200, or 503 with zmqobs_ready's reasons; 404, 405 (other
+ * /readyz 200, or 503 with zmqobs_ready's reasons; unless
+ * options.no_status_page is set, the status page: / (HTML, with
+ * /status.js and /status.css, all embedded in the library; it polls the
+ * next two every second and draws what they hold), /metrics.json (the
+ * JSON exposition, as zmqobs_format writes it) and /events (the latest
+ * monitor events, oldest first, as one JSON object:
+ * {"capacity":64,"total":N,"events":[...]}, each event as
+ * zmqobs_json_log writes it, total counting every event since
+ * zmqobs_new); these carry a Content-Security-Policy that allows
+ * nothing but the server itself, X-Content-Type-Options: nosniff and
+ * Referrer-Policy: no-referrer, and the page inserts every name and
+ * endpoint as text, never as HTML; 500 when a response cannot be
+ * allocated; 404, 405 (other
  * methods), 400 (malformed, or a request body), 408 (request not
  * complete within 5 s), 414 (target over 2048 bytes), 431 (head over
  * 8 KiB or over 64 header fields), 505. HTTP/1.1 keep-alive and
@@ -780,6 +947,8 @@ ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
  *   ZMQOBS_SAMPLE_EVERY  options.latency_sample_every: 1..1000000, or
  *                        "off" for ZMQOBS_SAMPLE_NEVER
  *   ZMQOBS_EVENT_LOG     options.event_log: a file path, or "-" for stderr
+ *   ZMQOBS_STATUS_PAGE   "0" or "off" sets options.no_status_page, "1" or
+ *                        "on" clears it
  *
  * Parsing is strict: an empty value, a sign, spaces, trailing characters
  * or an out-of-range number is an error, never a default. Both functions
@@ -794,7 +963,8 @@ ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
  * caller has initialised (zmqobs_options_init) and may have filled
  * already: a variable that is set overrides the field, one that is unset
  * leaves it alone. ZMQOBS_SERVICE sets opts->service, ZMQOBS_SAMPLE_EVERY
- * opts->latency_sample_every, ZMQOBS_EVENT_LOG opts->event_log.
+ * opts->latency_sample_every, ZMQOBS_EVENT_LOG opts->event_log,
+ * ZMQOBS_STATUS_PAGE opts->no_status_page.
  * ZMQOBS_METRICS_ADDR is checked too (zmqobs_serve_from_env reads it),
  * so that one call reports every malformed variable before anything is
  * created. A ZMQOBS_EVENT_LOG file is opened for appending (created if

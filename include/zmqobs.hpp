@@ -495,6 +495,42 @@ class socket
         zmqobs_add_queue_depth (s_, delta);
     }
 
+    // --- per-peer metrics and options (owner thread) ---------------------
+    // zmqobs_track_peers: key is ZMQOBS_PEER_ADDRESS or
+    // ZMQOBS_PEER_ROUTING_ID; max_peers 0 turns tracking off. Throws
+    // zmqobs::error (EINVAL, ENOMEM).
+    void track_peers (unsigned max_peers, int key)
+    {
+        if (zmqobs_track_peers (s_, max_peers, key) != 0)
+            detail::throw_errno ("zmqobs_track_peers");
+    }
+    // The tracked peers (zmqobs_socket_peers), "other" last. Any thread.
+    // Throws zmqobs::error (ENOENT when tracking is off).
+    std::vector<zmqobs_peer_stats_t> peers () const
+    {
+        std::vector<zmqobs_peer_stats_t> out (64);
+        for (;;) {
+            zmqobs_peer_stats_t other;
+            int n = zmqobs_socket_peers (s_, out.data (), out.size (), &other);
+            if (n < 0)
+                detail::throw_errno ("zmqobs_socket_peers");
+            if (static_cast<size_t> (n) <= out.size ()) {
+                out.resize (static_cast<size_t> (n));
+                out.push_back (other);
+                return out;
+            }
+            out.resize (static_cast<size_t> (n));
+        }
+    }
+    // zmq_setsockopt through the library (zmqobs_setsockopt): the
+    // zmq_sndhwm and zmq_rcvhwm gauges follow ZMQ_SNDHWM and ZMQ_RCVHWM.
+    // zmq::error_t on failure, as cppzmq's.
+    void set (int option, int value)
+    {
+        if (zmqobs_setsockopt (s_, option, &value, sizeof value) != 0)
+            detail::throw_zmq_errno ();
+    }
+
     // A snapshot of the socket's metrics (zmqobs_socket_stats). Any
     // thread while attached. Throws zmqobs::error EINVAL when empty.
     zmqobs_stats_t stats () const

@@ -60,9 +60,15 @@ typedef struct zmqobs_hot {
     uint32_t hist_n;      /* finite bounds; bucket[hist_n] is +Inf */
     uint32_t slow;        /* nonzero: latency records go out of line
                              (latency_shared, or no ring yet) */
-    uint32_t cycle_every; /* REQ/REP sampling period, 0 = off */
+    uint32_t cycle_every; /* nonzero: a send ends with a look at the
+                             REQ/REP sampling countdown (the period) or
+                             at send_hook */
     uint32_t cycle_left;  /* cycles until the next sampled one */
-    uint32_t cycle_state; /* nonzero: the next recv finishes work */
+    uint32_t recv_hook;   /* nonzero: each receive ends out of line (a
+                             sampled cycle waits for it, or per-peer) */
+    uint32_t send_hook;   /* nonzero: per-peer metrics; sends end out of
+                             line (zmqobs_msg_send goes out of line) */
+    uint32_t spare;
     uint64_t cycle_start; /* monotonic ns when the timed cycle began */
     uint8_t lut[64];      /* first bucket whose bound is >= 2^k */
     zmqobs_hot_bucket_t bucket[ZMQOBS_BUCKETS_MAX + 1];
@@ -83,18 +89,24 @@ typedef struct zmqobs_hot {
 #ifdef __cplusplus
 #define ZMQOBS_I_CAST(type, x) (static_cast<type> (x))
 #define ZMQOBS_I_HOT_OF(s) (reinterpret_cast<zmqobs_hot_t *> (s))
+#define ZMQOBS_I_NOBUF nullptr
 #else
 #define ZMQOBS_I_CAST(type, x) ((type) (x))
 #define ZMQOBS_I_HOT_OF(s) ((zmqobs_hot_t *) (s))
+#define ZMQOBS_I_NOBUF NULL
 #endif
 
 /* Out-of-line parts of the wrappers; not for direct use. */
 ZMQOBS_EXPORT void zmqobs_i_send_failed (zmqobs_socket_t *s);
 ZMQOBS_EXPORT void zmqobs_i_recv_failed (zmqobs_socket_t *s);
 ZMQOBS_EXPORT void zmqobs_i_cycle_send (zmqobs_socket_t *s);
-ZMQOBS_EXPORT void zmqobs_i_cycle_recv (zmqobs_socket_t *s, int more);
+ZMQOBS_EXPORT void zmqobs_i_sent_hook (zmqobs_socket_t *s, const void *buf, uint64_t bytes,
+                                       int flags);
+ZMQOBS_EXPORT int zmqobs_i_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags);
+ZMQOBS_EXPORT void zmqobs_i_recv_hook (zmqobs_socket_t *s, const void *buf, size_t len, int rc);
+ZMQOBS_EXPORT void zmqobs_i_msg_recv_hook (zmqobs_socket_t *s, zmq_msg_t *msg, int rc);
+ZMQOBS_EXPORT void zmqobs_i_received_hook (zmqobs_socket_t *s, size_t len, int more);
 ZMQOBS_EXPORT void zmqobs_i_latency_slow (zmqobs_socket_t *s, uint64_t ns);
-ZMQOBS_EXPORT int zmqobs_i_rcvmore (zmqobs_socket_t *s);
 
 #define ZMQOBS_I_LOAD(p) __atomic_load_n ((p), __ATOMIC_RELAXED)
 #define ZMQOBS_I_STORE(p, v) __atomic_store_n ((p), (v), __ATOMIC_RELAXED)
@@ -144,16 +156,21 @@ ZMQOBS_EXPORT int zmqobs_i_rcvmore (zmqobs_socket_t *s);
     } while (0)
 #endif
 
-static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, uint64_t bytes, int flags,
+/* Counts one part sent (buf: its bytes, NULL when not at hand). */
+static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, const void *buf, uint64_t bytes, int flags,
                                         zmqobs_socket_t *s)
 {
     ZMQOBS_I_BUMP (&h->sent_msgs, 1);
     ZMQOBS_I_BUMP (&h->sent_bytes, bytes);
-    if (ZMQOBS_UNLIKELY (h->cycle_every) && !(flags & ZMQ_SNDMORE)) {
-        uint32_t left = h->cycle_left - 1;
-        h->cycle_left = left;
-        if (left == 0 || h->cycle_state)
-            zmqobs_i_cycle_send (s);
+    if (ZMQOBS_UNLIKELY (h->cycle_every)) {
+        if (ZMQOBS_UNLIKELY (h->send_hook))
+            zmqobs_i_sent_hook (s, buf, bytes, flags);
+        else if (!(flags & ZMQ_SNDMORE)) {
+            uint32_t left = h->cycle_left - 1;
+            h->cycle_left = left;
+            if (left == 0 || h->recv_hook)
+                zmqobs_i_cycle_send (s);
+        }
     }
 }
 
@@ -163,7 +180,7 @@ static inline void zmqobs_i_count_sent (zmqobs_hot_t *h, uint64_t bytes, int fla
 ZMQOBS_I_HOT void zmqobs_record_sent (zmqobs_socket_t *s, size_t len, int flags)
 {
     if (ZMQOBS_LIKELY (s != NULL))
-        zmqobs_i_count_sent (ZMQOBS_I_HOT_OF (s), len, flags, s);
+        zmqobs_i_count_sent (ZMQOBS_I_HOT_OF (s), ZMQOBS_I_NOBUF, len, flags, s);
 }
 
 /* Records one received message part of len bytes; more is nonzero when
@@ -176,8 +193,8 @@ ZMQOBS_I_HOT void zmqobs_record_received (zmqobs_socket_t *s, size_t len, int mo
     zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     ZMQOBS_I_BUMP (&h->recv_msgs, 1);
     ZMQOBS_I_BUMP (&h->recv_bytes, len);
-    if (ZMQOBS_UNLIKELY (h->cycle_state))
-        zmqobs_i_cycle_recv (s, more);
+    if (ZMQOBS_UNLIKELY (h->recv_hook))
+        zmqobs_i_received_hook (s, len, more);
 }
 
 /* Records a failed send (op 0) or recv (op 1) with errno value err:
@@ -231,7 +248,7 @@ ZMQOBS_I_HOT int zmqobs_send (zmqobs_socket_t *s, const void *buf, size_t len, i
     zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
     int rc = zmq_send (h->handle, buf, len, flags);
     if (ZMQOBS_LIKELY (rc >= 0))
-        zmqobs_i_count_sent (h, len, flags, s); /* len: rc is capped at INT_MAX */
+        zmqobs_i_count_sent (h, buf, len, flags, s); /* len: rc is capped at INT_MAX */
     else
         zmqobs_i_send_failed (s);
     return rc;
@@ -253,8 +270,8 @@ ZMQOBS_I_HOT int zmqobs_recv (zmqobs_socket_t *s, void *buf, size_t len, int fla
     if (ZMQOBS_LIKELY (rc >= 0)) {
         ZMQOBS_I_BUMP (&h->recv_msgs, 1);
         ZMQOBS_I_BUMP (&h->recv_bytes, ZMQOBS_I_CAST (uint64_t, rc));
-        if (ZMQOBS_UNLIKELY (h->cycle_state))
-            zmqobs_i_cycle_recv (s, zmqobs_i_rcvmore (s));
+        if (ZMQOBS_UNLIKELY (h->recv_hook))
+            zmqobs_i_recv_hook (s, buf, len, rc);
     } else
         zmqobs_i_recv_failed (s);
     return rc;
@@ -269,9 +286,12 @@ ZMQOBS_I_HOT int zmqobs_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
         return -1;
     }
     zmqobs_hot_t *h = ZMQOBS_I_HOT_OF (s);
+    /* per-peer metrics need the routing id, which the send consumes */
+    if (ZMQOBS_UNLIKELY (h->send_hook))
+        return zmqobs_i_msg_send (msg, s, flags);
     int rc = zmq_msg_send (msg, h->handle, flags);
     if (ZMQOBS_LIKELY (rc >= 0))
-        zmqobs_i_count_sent (h, ZMQOBS_I_CAST (uint64_t, rc), flags, s);
+        zmqobs_i_count_sent (h, ZMQOBS_I_NOBUF, ZMQOBS_I_CAST (uint64_t, rc), flags, s);
     else
         zmqobs_i_send_failed (s);
     return rc;
@@ -290,8 +310,8 @@ ZMQOBS_I_HOT int zmqobs_msg_recv (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
     if (ZMQOBS_LIKELY (rc >= 0)) {
         ZMQOBS_I_BUMP (&h->recv_msgs, 1);
         ZMQOBS_I_BUMP (&h->recv_bytes, ZMQOBS_I_CAST (uint64_t, rc));
-        if (ZMQOBS_UNLIKELY (h->cycle_state))
-            zmqobs_i_cycle_recv (s, zmq_msg_more (msg));
+        if (ZMQOBS_UNLIKELY (h->recv_hook))
+            zmqobs_i_msg_recv_hook (s, msg, rc);
     } else
         zmqobs_i_recv_failed (s);
     return rc;

@@ -385,3 +385,24 @@ void zmqobs__seed_endpoint (zmqobs_socket_t *s, const char *ep, size_t len, int 
         STORE (&m->preconnected, 1);
     }
 }
+
+int zmqobs__event_names_peer (zmqobs_socket_t *s, const zmqobs_event_t *ev)
+{
+    switch (ev->event) {
+    case ZMQ_EVENT_CONNECT_DELAYED:
+    case ZMQ_EVENT_CONNECT_RETRIED:
+    case ZMQ_EVENT_CONNECTED:
+        return 1;
+    case ZMQ_EVENT_DISCONNECTED:
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: {
+        /* an endpoint the socket connected to, never one it accepted on */
+        zmqobs_peer_slot_t *sl = peer_slot (&s->mon, ev->endpoint, ev->endpoint_len, 0);
+        return sl && !sl->accepted && !sl->listeners && !ev->endpoint_truncated;
+    }
+    default:
+        return 0;
+    }
+}

@@ -26,4 +26,10 @@ uint16_t zmqobs__wildcard_port (const char *ep, size_t len);
  * socket's reader is in the loop. */
 void zmqobs__seed_endpoint (zmqobs_socket_t *s, const char *ep, size_t len, int listener);
 
+/* 1 when ev's endpoint is the remote peer's address (see
+ * zmqobs_event_info_t.peer); asked before zmqobs__apply_event takes ev
+ * in (a DISCONNECTED may free the endpoint's slot).
+ * Draining thread. */
+int zmqobs__event_names_peer (zmqobs_socket_t *s, const zmqobs_event_t *ev);
+
 #endif /* ZMQOBS_ACCOUNTING_H */

@@ -160,6 +160,18 @@ static int parse_sample_every (const char *v, uint32_t *out, char *err, size_t e
     return 0;
 }
 
+/* A switch: exactly "1" or "on", "0" or "off". */
+static int parse_switch (const char *var, const char *v, int *on, char *err, size_t errsize)
+{
+    if (strcmp (v, "1") == 0 || strcmp (v, "on") == 0)
+        *on = 1;
+    else if (strcmp (v, "0") == 0 || strcmp (v, "off") == 0)
+        *on = 0;
+    else
+        return fail (err, errsize, EINVAL, "%s: %s is not 1, on, 0 or off", var, quote (v).text);
+    return 0;
+}
+
 /* Opens the log file for appending and closes it again, so that a
  * destination zmqobs_new could not open is reported with the variable's
  * name rather than as a bare errno from zmqobs_new. A FIFO or a socket is
@@ -210,6 +222,11 @@ int zmqobs_options_from_env (zmqobs_options_t *opts, char *err, size_t errsize)
     if (log && strcmp (log, "-") != 0 && probe_log (log, err, errsize) != 0)
         return -1;
 
+    const char *page = getenv ("ZMQOBS_STATUS_PAGE");
+    int page_on = 1;
+    if (page && parse_switch ("ZMQOBS_STATUS_PAGE", page, &page_on, err, errsize) != 0)
+        return -1;
+
     /* everything checked: only now is opts changed */
     if (service)
         opts->service = service;
@@ -217,6 +234,8 @@ int zmqobs_options_from_env (zmqobs_options_t *opts, char *err, size_t errsize)
         opts->latency_sample_every = every;
     if (log)
         opts->event_log = log;
+    if (page)
+        opts->no_status_page = !page_on;
     if (errsize > 0)
         err[0] = '\0';
     return 0;

@@ -6,6 +6,8 @@
  */
 #include "eventlog.h"
 
+#include "recent.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,11 +47,15 @@ int zmqobs__in_callback (const zmqobs_t *obs)
     return in_callback == obs;
 }
 
-void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
+void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev, int named_peer)
 {
     pthread_mutex_lock (&obs->cb_lock);
     zmqobs_event_fn *fn = obs->event_fn;
     void *arg = obs->event_arg;
+    uint64_t ts = fn || obs->recent ? zmqobs__wall_ns () : 0;
+    /* under cb_lock, which makes this the ring's one writer */
+    if (obs->recent)
+        zmqobs__recent_push (obs->recent, s->name, s->name_len, ev, named_peer, ts);
     if (fn) {
         zmqobs_event_info_t info = {
             .socket_name = s->name,
@@ -57,7 +63,8 @@ void zmqobs__emit (zmqobs_t *obs, zmqobs_socket_t *s, const zmqobs_event_t *ev)
             .value_meaning = zmqobs_value_kind_name (ev->value_kind),
             .value_text = value_text (ev),
             .event = ev,
-            .timestamp_ns = zmqobs__wall_ns (),
+            .timestamp_ns = ts,
+            .peer = named_peer ? ev->endpoint : NULL,
         };
         const zmqobs_t *outer = in_callback;
         in_callback = obs;
@@ -81,30 +88,80 @@ static void put_timestamp (zmqobs_out_t *o, uint64_t ns)
     zmqobs__put_json (o, text, n > 0 ? (size_t) n : 0);
 }
 
+/* One event as a JSON object: the log's lines and /events share it. */
+static void put_event (zmqobs_out_t *o, const zmqobs_event_info_t *info)
+{
+    const zmqobs_event_t *ev = info->event;
+    ZMQOBS__PUT_LIT (o, "{\"ts\":");
+    put_timestamp (o, info->timestamp_ns);
+    ZMQOBS__PUT_LIT (o, ",\"socket\":");
+    zmqobs__put_json (o, info->socket_name, strlen (info->socket_name));
+    ZMQOBS__PUT_LIT (o, ",\"event\":");
+    zmqobs__put_json (o, info->event_name, strlen (info->event_name));
+    ZMQOBS__PUT_LIT (o, ",\"value\":");
+    zmqobs__put_u64 (o, ev->value);
+    ZMQOBS__PUT_LIT (o, ",\"meaning\":");
+    zmqobs__put_json (o, info->value_meaning, strlen (info->value_meaning));
+    if (info->value_text && *info->value_text) {
+        ZMQOBS__PUT_LIT (o, ",\"detail\":");
+        zmqobs__put_json (o, info->value_text, strlen (info->value_text));
+    }
+    ZMQOBS__PUT_LIT (o, ",\"endpoint\":");
+    zmqobs__put_json (o, ev->endpoint, ev->endpoint_len);
+    if (info->peer) {
+        ZMQOBS__PUT_LIT (o, ",\"peer\":");
+        zmqobs__put_json (o, info->peer, strlen (info->peer));
+    }
+    zmqobs__put_c (o, '}');
+}
+
 /* Formats one event as a JSON line (with the newline); snprintf
  * semantics. Shared by zmqobs_json_log and its tests. */
 static size_t json_line (const zmqobs_event_info_t *info, char *buf, size_t size)
 {
     zmqobs_out_t o;
     zmqobs__out_init (&o, buf, size);
-    const zmqobs_event_t *ev = info->event;
-    ZMQOBS__PUT_LIT (&o, "{\"ts\":");
-    put_timestamp (&o, info->timestamp_ns);
-    ZMQOBS__PUT_LIT (&o, ",\"socket\":");
-    zmqobs__put_json (&o, info->socket_name, strlen (info->socket_name));
-    ZMQOBS__PUT_LIT (&o, ",\"event\":");
-    zmqobs__put_json (&o, info->event_name, strlen (info->event_name));
-    ZMQOBS__PUT_LIT (&o, ",\"value\":");
-    zmqobs__put_u64 (&o, ev->value);
-    ZMQOBS__PUT_LIT (&o, ",\"meaning\":");
-    zmqobs__put_json (&o, info->value_meaning, strlen (info->value_meaning));
-    if (info->value_text && *info->value_text) {
-        ZMQOBS__PUT_LIT (&o, ",\"detail\":");
-        zmqobs__put_json (&o, info->value_text, strlen (info->value_text));
+    put_event (&o, info);
+    zmqobs__put_c (&o, '\n');
+    return zmqobs__out_end (&o);
+}
+
+size_t zmqobs__events_json (zmqobs_t *obs, char *buf, size_t size)
+{
+    zmqobs_out_t o;
+    zmqobs__out_init (&o, buf, size);
+    const zmqobs_recent_t *r = obs ? obs->recent : NULL;
+    uint64_t total = zmqobs__recent_total (r);
+    uint64_t first = total > ZMQOBS__RECENT_CAP ? total - ZMQOBS__RECENT_CAP : 0;
+    ZMQOBS__PUT_LIT (&o, "{\"capacity\":");
+    zmqobs__put_u64 (&o, ZMQOBS__RECENT_CAP);
+    ZMQOBS__PUT_LIT (&o, ",\"total\":");
+    zmqobs__put_u64 (&o, total);
+    ZMQOBS__PUT_LIT (&o, ",\"events\":[");
+    int n = 0;
+    for (uint64_t seq = first; r && seq < total; seq++) {
+        zmqobs_recent_event_t e;
+        if (zmqobs__recent_get (r, seq, &e) != 0)
+            continue; /* overwritten meanwhile: newer ones follow */
+        zmqobs_event_t ev = {.event = e.event,
+                             .value = e.value,
+                             .value_kind = (zmqobs_value_kind_t) e.value_kind,
+                             .endpoint_len = e.endpoint_len};
+        memcpy (ev.endpoint, e.endpoint, (size_t) e.endpoint_len + 1);
+        zmqobs_event_info_t info = {
+            .socket_name = e.name,
+            .event_name = zmqobs_event_name (ev.event),
+            .value_meaning = zmqobs_value_kind_name (ev.value_kind),
+            .value_text = value_text (&ev),
+            .event = &ev,
+            .timestamp_ns = e.ts_ns,
+            .peer = e.named_peer ? ev.endpoint : NULL,
+        };
+        if (n++)
+            zmqobs__put_c (&o, ',');
+        put_event (&o, &info);
     }
-    ZMQOBS__PUT_LIT (&o, ",\"endpoint\":");
-    zmqobs__put_json (&o, ev->endpoint, ev->endpoint_len);
-    ZMQOBS__PUT_LIT (&o, "}\n");
+    ZMQOBS__PUT_LIT (&o, "]}\n");
     return zmqobs__out_end (&o);
 }
 

@@ -72,11 +72,34 @@ const family_t zmqobs__socket_families[F_SOCKET_COUNT] = {
     [F_MALFORMED] = {"zmq_monitor_malformed", COUNTER, NULL,
                      "Monitor messages that could not be decoded and were skipped."},
     [F_QUEUE_DEPTH] = {"zmq_queue_depth", GAUGE, NULL, "Queue length as set by the application."},
+    [F_SNDHWM] = {"zmq_sndhwm", GAUGE, NULL,
+                  "ZMQ_SNDHWM of the socket (read at attach and by zmqobs_setsockopt; 0 = "
+                  "no limit)."},
+    [F_RCVHWM] = {"zmq_rcvhwm", GAUGE, NULL,
+                  "ZMQ_RCVHWM of the socket (read at attach and by zmqobs_setsockopt; 0 = "
+                  "no limit)."},
+    [F_PROXY_IN_FLIGHT] = {"zmq_proxy_in_flight", GAUGE, NULL,
+                           "Requests zmqobs_proxy forwarded to the backend that have no reply "
+                           "yet (on the proxy's frontend socket)."},
     [F_LATENCY] = {"zmq_message_latency_seconds", HISTOGRAM, "seconds",
                    "Message latency since attach."},
     [F_WINDOW] = {"zmq_message_latency_window_seconds", SUMMARY, "seconds",
                   "Exact message latency quantiles over the most recent samples; _sum and "
                   "_count cover only that window."},
+};
+
+const family_t zmqobs__peer_families[PF_COUNT] = {
+    [PF_MSGS_RECV] = {"zmq_peer_messages_received", COUNTER, NULL,
+                      "Message parts received per peer (tracked peers, the rest as "
+                      "peer=\"other\")."},
+    [PF_MSGS_SENT] = {"zmq_peer_messages_sent", COUNTER, NULL,
+                      "Message parts sent per peer (tracked peers, the rest as "
+                      "peer=\"other\")."},
+    [PF_BYTES_RECV] = {"zmq_peer_bytes_received", COUNTER, NULL,
+                       "Payload bytes received per peer."},
+    [PF_BYTES_SENT] = {"zmq_peer_bytes_sent", COUNTER, NULL, "Payload bytes sent per peer."},
+    [PF_TRACKED] = {"zmq_peers_tracked", GAUGE, NULL,
+                    "Peers tracked by name now (at most the socket's max_peers)."},
 };
 
 const family_t zmqobs__process_families[P_COUNT] = {

@@ -40,6 +40,9 @@ enum fam_id {
     F_RECONNECTS,
     F_MALFORMED,
     F_QUEUE_DEPTH,
+    F_SNDHWM,
+    F_RCVHWM,
+    F_PROXY_IN_FLIGHT,
     F_LATENCY,
     F_WINDOW,
     F_SOCKET_COUNT
@@ -65,6 +68,10 @@ enum {
 };
 
 extern const family_t zmqobs__socket_families[F_SOCKET_COUNT];
+
+/* Per-peer families (sockets that track peers only). */
+enum { PF_MSGS_RECV, PF_MSGS_SENT, PF_BYTES_RECV, PF_BYTES_SENT, PF_TRACKED, PF_COUNT };
+extern const family_t zmqobs__peer_families[PF_COUNT];
 extern const family_t zmqobs__process_families[P_COUNT];
 
 /* Test hook: when nonzero, every uptime the formatters print is this many

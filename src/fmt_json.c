@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "fmt_common.h"
+#include "fmt_peers.h"
 
 #include "fmt_app.h"
 
@@ -49,7 +50,7 @@ static void json_string (zmqobs_out_t *o, const char *s)
     zmqobs__put_json (o, s, strlen (s));
 }
 
-static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
+static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st, zmqobs_socket_t *s)
 {
     int first = 1;
     zmqobs__put_c (o, '{');
@@ -108,6 +109,10 @@ static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
     }
     json_u64 (o, "monitor_malformed", st->malformed_events, &first);
     json_i64 (o, "queue_depth", st->queue_depth, &first);
+    json_i64 (o, "sndhwm", st->sndhwm, &first);
+    json_i64 (o, "rcvhwm", st->rcvhwm, &first);
+    if (st->proxy)
+        json_i64 (o, "proxy_in_flight", st->proxy_in_flight, &first);
     json_key (o, "latency", &first);
     {
         int f2 = 1;
@@ -145,6 +150,12 @@ static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
         json_secs (o, "p95_seconds", w->p95_ns, &f2);
         json_secs (o, "p99_seconds", w->p99_ns, &f2);
         json_secs (o, "p999_seconds", w->p999_ns, &f2);
+        zmqobs__put_c (o, '}');
+    }
+    if (s->peers) {
+        json_key (o, "peers", &first);
+        zmqobs__put_c (o, '{');
+        zmqobs__fmt_peers_json (o, s, s->peers);
         zmqobs__put_c (o, '}');
     }
     zmqobs__put_c (o, '}');
@@ -188,7 +199,7 @@ void zmqobs__fmt_json (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *s
             st->uptime_ns = up;
         if (i)
             zmqobs__put_c (o, ',');
-        json_socket (o, st);
+        json_socket (o, st, socks[i]);
     }
     zmqobs__put_c (o, ']');
     json_key (o, "application", &first);

@@ -15,6 +15,7 @@
 #include "fmt_common.h"
 
 #include "fmt_app.h"
+#include "fmt_peers.h"
 
 #include <sched.h>
 #include <string.h>
@@ -28,7 +29,8 @@
 /* Escaped constant labels kept ready; longer ones are escaped per line. */
 #define CONST_BUF 1024
 /* "{socket=\"" + 2 x ZMQOBS_NAME_MAX + "\",type=\"" + type + "\"" + consts */
-#define LABEL_BUF (2 * ZMQOBS_NAME_MAX + 64 + CONST_BUF)
+/* + ",peer=\"" + the escaped peer name + "\"" for the per-peer series */
+#define LABEL_BUF (2 * ZMQOBS_NAME_MAX + 64 + CONST_BUF + 2 * ZMQOBS_PEER_NAME_MAX + 16)
 
 typedef struct {
     zmqobs_out_t o;
@@ -308,6 +310,15 @@ static void prom_socket_family (prom_t *c, int fam, const char *const names[2],
     case F_QUEUE_DEPTH:
         prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->queue_depth), 0);
         break;
+    case F_SNDHWM:
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->sndhwm), 0);
+        break;
+    case F_RCVHWM:
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->rcvhwm), 0);
+        break;
+    case F_PROXY_IN_FLIGHT:
+        prom_line (c, names[0], lens[0], "", 0, num, zmqobs__fmt_i64 (num, st->proxy_in_flight), 0);
+        break;
     default:
         break;
     }
@@ -362,10 +373,16 @@ static void prom_sockets (prom_t *c)
      * family then reads the copy, so the cache lines the host's thread
      * writes are read once per scrape, not once per family (under a
      * steady scrape that was costing the host double-digit percents). */
-    for (size_t i = 0; i < c->nsocks; i++)
+    int any_proxy = 0;
+    for (size_t i = 0; i < c->nsocks; i++) {
         zmqobs__socket_snapshot (c->socks[i], &c->socks[i]->scrape);
+        any_proxy |= c->socks[i]->scrape.proxy;
+    }
     for (int fam = 0; fam < F_SOCKET_COUNT; fam++) {
         const family_t *f = &zmqobs__socket_families[fam];
+        /* only proxies' frontends have this one */
+        if (fam == F_PROXY_IN_FLIGHT && !any_proxy)
+            continue;
         prom_header (c, f, 1);
         char names[4][NAME_BUF];
         size_t lens[4];
@@ -389,6 +406,8 @@ static void prom_sockets (prom_t *c)
             if ((++c->yield_at & 63) == 0)
                 sched_yield ();
             c->st = &s->scrape;
+            if (fam == F_PROXY_IN_FLIGHT && !s->scrape.proxy)
+                continue;
             prom_socket_labels (c, s);
             if (f->kind == HISTOGRAM)
                 prom_histogram (c, names, lens);
@@ -397,6 +416,60 @@ static void prom_sockets (prom_t *c)
             else {
                 const char *const nm[2] = {names[0], names[1]};
                 prom_socket_family (c, fam, nm, lens);
+            }
+        }
+    }
+}
+
+/* The per-peer families, over the sockets that track peers; each table
+ * is copied once per scrape into its scratch, which every family reads. */
+static void prom_peers (prom_t *c)
+{
+    int any = 0;
+    for (size_t i = 0; i < c->nsocks; i++)
+        if (c->socks[i]->peers) {
+            zmqobs__peers_snap (c->socks[i]->peers);
+            any = 1;
+        }
+    if (!any)
+        return;
+    for (int fam = 0; fam < PF_COUNT; fam++) {
+        const family_t *f = &zmqobs__peer_families[fam];
+        prom_header (c, f, 1);
+        char names[2][NAME_BUF];
+        size_t lens[2];
+        lens[0] = make_name (c, names[0], f->base, f->kind == COUNTER ? "_total" : "");
+        lens[1] = make_name (c, names[1], f->base, "_created");
+        for (size_t i = 0; i < c->nsocks; i++) {
+            zmqobs_socket_t *s = c->socks[i];
+            if (!s->peers)
+                continue;
+            const zmqobs_peer_stats_t *buf = zmqobs__peers_scratch (s->peers);
+            size_t n = zmqobs__peers_snap_len (s->peers);
+            prom_socket_labels (c, s);
+            if (fam == PF_TRACKED) {
+                prom_line_u64 (c, names[0], lens[0], "", 0, n);
+                continue;
+            }
+            size_t base = c->lbl_len;
+            for (size_t k = 0; k <= n; k++) { /* buf[n] is "other" */
+                const zmqobs_peer_stats_t *d = &buf[k];
+                zmqobs_out_t t;
+                zmqobs__out_init (&t, c->lbl + base, sizeof c->lbl - base);
+                ZMQOBS__PUT_LIT (&t, ",peer=\"");
+                zmqobs__esc_label (&t, d->peer, strlen (d->peer));
+                zmqobs__put_c (&t, '"');
+                c->lbl_len = base + t.len;
+                uint64_t v = fam == PF_MSGS_RECV    ? d->msgs_received
+                             : fam == PF_MSGS_SENT  ? d->msgs_sent
+                             : fam == PF_BYTES_RECV ? d->bytes_received
+                                                    : d->bytes_sent;
+                prom_line_u64 (c, names[0], lens[0], "", 0, v);
+                if (c->om) {
+                    char num[48];
+                    prom_line (c, names[1], lens[1], "", 0, num,
+                               zmqobs__fmt_secs (num, d->first_seen_ns), 0);
+                }
             }
         }
     }
@@ -458,6 +531,7 @@ void zmqobs__fmt_prom (zmqobs_out_t *o, zmqobs_t *obs, int openmetrics,
     c.yield_at = 0;
     c.nsocks = n;
     prom_sockets (&c);
+    prom_peers (&c);
     zmqobs__fmt_app_prom (&c.o, obs, c.om);
     if (p)
         prom_process (&c, p);

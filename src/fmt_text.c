@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "fmt_common.h"
+#include "fmt_peers.h"
 
 #include "fmt_app.h"
 
@@ -64,7 +65,40 @@ static void put_rate (zmqobs_out_t *o, uint64_t count, uint64_t uptime_ns)
     put_fixed (o, tenths > UINT64_MAX ? UINT64_MAX : (uint64_t) tenths, 1);
 }
 
-static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
+/* The tracked peers, busiest first as the table holds them, at most 10
+ * lines, then the rest in one. */
+static void text_peers (zmqobs_out_t *o, zmqobs_peers_t *p)
+{
+    zmqobs_peer_stats_t *buf = zmqobs__peers_scratch (p);
+    zmqobs_peer_stats_t other;
+    unsigned cap = zmqobs__peers_cap (p);
+    size_t n = zmqobs__peers_copy (p, buf, cap, &other);
+    ZMQOBS__PUT_LIT (o, "\n  peers           ");
+    zmqobs__put_u64 (o, n);
+    ZMQOBS__PUT_LIT (o, " tracked (at most ");
+    zmqobs__put_u64 (o, cap);
+    ZMQOBS__PUT_LIT (o, ", by ");
+    zmqobs__put_str (o, zmqobs__peer_key_name (zmqobs__peers_key (p)));
+    zmqobs__put_c (o, ')');
+    size_t shown = n < 10 ? n : 10;
+    for (size_t i = 0; i <= shown; i++) {
+        const zmqobs_peer_stats_t *d = i < shown ? &buf[i] : &other;
+        if (i == shown && n > shown) {
+            ZMQOBS__PUT_LIT (o, "\n    (");
+            zmqobs__put_u64 (o, n - shown);
+            ZMQOBS__PUT_LIT (o, " more tracked)");
+        }
+        ZMQOBS__PUT_LIT (o, "\n    ");
+        zmqobs__put_json (o, d->peer, strlen (d->peer));
+        ZMQOBS__PUT_LIT (o, " received ");
+        zmqobs__put_u64 (o, d->msgs_received);
+        ZMQOBS__PUT_LIT (o, " msgs, sent ");
+        zmqobs__put_u64 (o, d->msgs_sent);
+        ZMQOBS__PUT_LIT (o, " msgs");
+    }
+}
+
+static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st, zmqobs_socket_t *s)
 {
     ZMQOBS__PUT_LIT (o, "socket ");
     /* a JSON string: quotes and control characters stay visible and the
@@ -114,6 +148,17 @@ static void text_socket (zmqobs_out_t *o, const zmqobs_stats_t *st)
         ZMQOBS__PUT_LIT (o, "\n  monitor         stopped unasked (replaced?): counts frozen");
     ZMQOBS__PUT_LIT (o, "\n  queue depth     ");
     zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->queue_depth));
+    ZMQOBS__PUT_LIT (o, " (sndhwm ");
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->sndhwm));
+    ZMQOBS__PUT_LIT (o, ", rcvhwm ");
+    zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->rcvhwm));
+    zmqobs__put_c (o, ')');
+    if (st->proxy) {
+        ZMQOBS__PUT_LIT (o, "\n  proxy in flight ");
+        zmqobs__put (o, num, zmqobs__fmt_i64 (num, st->proxy_in_flight));
+    }
+    if (s->peers)
+        text_peers (o, s->peers);
     ZMQOBS__PUT_LIT (o, "\n  latency         ");
     const zmqobs_window_t *w = &st->window;
     if (w->count == 0)
@@ -195,7 +240,7 @@ void zmqobs__fmt_text (zmqobs_out_t *o, const zmqobs_t *obs, zmqobs_socket_t *co
         zmqobs__socket_snapshot (socks[i], st);
         if (up)
             st->uptime_ns = up;
-        text_socket (o, st);
+        text_socket (o, st, socks[i]);
         totals_add (&totals, st);
     }
     text_totals (o, &totals, n);

@@ -11,7 +11,9 @@
 #include "http_conn.h"
 
 #include "accept.h"
+#include "eventlog.h"
 #include "http_parse.h"
+#include "status.h"
 
 #include <string.h>
 #include <sys/epoll.h>
@@ -50,10 +52,11 @@ static const char *reason_phrase (int status)
     }
 }
 
-/* Writes the status line and headers into dst (at most size bytes);
- * returns their length, or 0 if they do not fit. */
-static size_t write_head (char *dst, size_t size, int status, const char *ctype, size_t body_len,
-                          int keep_alive, int http10)
+/* Writes the status line and headers (extra, whole header lines, after
+ * the others) into dst (at most size bytes); returns their length, or 0
+ * if they do not fit. */
+static size_t write_head_x (char *dst, size_t size, int status, const char *ctype, size_t body_len,
+                            int keep_alive, int http10, const char *extra)
 {
     int n = snprintf (dst, size,
                       "HTTP/1.1 %d %s\r\n"
@@ -62,8 +65,9 @@ static size_t write_head (char *dst, size_t size, int status, const char *ctype,
                       "Cache-Control: no-store\r\n"
                       "%s"
                       "%s"
+                      "%s"
                       "\r\n",
-                      status, reason_phrase (status), ctype, body_len,
+                      status, reason_phrase (status), ctype, body_len, extra,
                       status == 405 ? "Allow: GET, HEAD\r\n" : "",
                       !keep_alive ? "Connection: close\r\n"
                       : http10    ? "Connection: keep-alive\r\n"
@@ -71,6 +75,12 @@ static size_t write_head (char *dst, size_t size, int status, const char *ctype,
     if (n < 0 || (size_t) n >= size)
         return 0;
     return (size_t) n;
+}
+
+static size_t write_head (char *dst, size_t size, int status, const char *ctype, size_t body_len,
+                          int keep_alive, int http10)
+{
+    return write_head_x (dst, size, status, ctype, body_len, keep_alive, http10, "");
 }
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -114,13 +124,26 @@ static int reserve_out (struct conn *c, size_t need)
 /* GET or HEAD /metrics: the body is formatted straight into the slot's
  * buffer behind room for the head, then the head is written in front of
  * it, so the body is never copied. */
+/* /peers formats with zmqobs_peers_json; the format argument is unused */
+static int format_peers (zmqobs_t *obs, zmqobs_format_t fmt, char *buf, size_t size)
+{
+    (void) fmt;
+    return zmqobs_peers_json (obs, buf, size);
+}
+
 static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
-                             const zmqobs_http_request_t *req, int keep_alive)
+                             const zmqobs_http_request_t *req, int keep_alive, int peers)
 {
     /* the header is negotiated in place, whole: a copy into a bounded
      * buffer could cut a q-value and change the answer */
     zmqobs_format_t fmt = req->accept ? zmqobs__format_from_accept_n (req->accept, req->accept_len)
                                       : ZMQOBS_FORMAT_PROMETHEUS;
+    int (*format) (zmqobs_t *, zmqobs_format_t, char *, size_t) = zmqobs_format;
+    const char *ctype = zmqobs_content_type (fmt);
+    if (peers) {
+        format = format_peers;
+        ctype = zmqobs_content_type (ZMQOBS_FORMAT_JSON);
+    }
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     int http10 = req->version_minor == 0;
 
@@ -131,11 +154,11 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
     int len = -1;
     for (int attempt = 0; attempt < 4; attempt++) {
         if (head_only) {
-            len = zmqobs_format (obs, fmt, NULL, 0);
+            len = format (obs, fmt, NULL, 0);
             break;
         }
         size_t room = c->out_cap - HDR_RESERVE;
-        len = zmqobs_format (obs, fmt, c->out + HDR_RESERVE, room);
+        len = format (obs, fmt, c->out + HDR_RESERVE, room);
         if (len < 0 || (size_t) len < room)
             break;
         /* it grew since the last scrape: make room and format again */
@@ -148,11 +171,10 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
         return;
     }
-    if (!head_only)
+    if (!head_only && !peers)
         h->body_hint = (size_t) len;
     char head[HDR_RESERVE];
-    size_t hl = write_head (head, sizeof head, 200, zmqobs_content_type (fmt), (size_t) len,
-                            keep_alive, http10);
+    size_t hl = write_head (head, sizeof head, 200, ctype, (size_t) len, keep_alive, http10);
     if (hl == 0) {
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
         return;
@@ -189,13 +211,116 @@ static int path_is (const zmqobs_http_request_t *req, const char *p)
     return req->path_len == n && memcmp (req->path, p, n) == 0;
 }
 
+/* ------------------------------------------------------------------------
+ * The status page: /, /status.js, /status.css, /metrics.json, /events
+ * ---------------------------------------------------------------------- */
+
+/* Every response of the page: only the page itself may supply scripts,
+ * styles and data, nothing may frame it or be sniffed into another type. */
+#define PAGE_HEADERS                                                                     \
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; " \
+    "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "          \
+    "frame-ancestors 'none'\r\n"                                                         \
+    "X-Content-Type-Options: nosniff\r\n"                                                \
+    "Referrer-Policy: no-referrer\r\n"
+/* Room in front of a page body for its head (which is longer than the
+ * others by PAGE_HEADERS). */
+#define PAGE_HDR_RESERVE 768
+
+/* A body made on request, snprintf semantics; -1 when it cannot be. */
+typedef long page_gen_fn (zmqobs_t *obs, char *buf, size_t size);
+
+static long gen_metrics_json (zmqobs_t *obs, char *buf, size_t size)
+{
+    return zmqobs_format (obs, ZMQOBS_FORMAT_JSON, buf, size);
+}
+
+static long gen_events (zmqobs_t *obs, char *buf, size_t size)
+{
+    return (long) zmqobs__events_json (obs, buf, size);
+}
+
+/* Answers with a fixed body (gen NULL) or one gen makes, formatted behind
+ * room for the head as /metrics is; 500 when it cannot be made. */
+static void respond_page (zmqobs_t *obs, struct conn *c, const zmqobs_http_request_t *req,
+                          int keep_alive, const char *ctype, page_gen_fn *gen, const char *body,
+                          size_t blen)
+{
+    int head_only = req->method == ZMQOBS__HTTP_HEAD;
+    int http10 = req->version_minor == 0;
+    long len = (long) blen;
+    if (gen) {
+        for (int attempt = 0; attempt < 4; attempt++) {
+            if (head_only || c->out_cap <= PAGE_HDR_RESERVE) {
+                len = gen (obs, NULL, 0);
+            } else {
+                size_t room = c->out_cap - PAGE_HDR_RESERVE;
+                len = gen (obs, c->out + PAGE_HDR_RESERVE, room);
+                if (len < 0 || (size_t) len < room)
+                    break;
+            }
+            if (head_only || len < 0)
+                break;
+            /* make room (or grow further) and make it again */
+            if ((size_t) len > BODY_MAX
+                || reserve_out (c, PAGE_HDR_RESERVE + (size_t) len + 1) != 0) {
+                len = -1;
+                break;
+            }
+        }
+        if (len >= 0 && !head_only && (size_t) len >= c->out_cap - PAGE_HDR_RESERVE)
+            len = -1; /* it kept growing */
+    } else if (!head_only) {
+        if (reserve_out (c, PAGE_HDR_RESERVE + blen) != 0)
+            len = -1;
+        else
+            memcpy (c->out + PAGE_HDR_RESERVE, body, blen);
+    }
+    char head[PAGE_HDR_RESERVE];
+    size_t hl = len < 0 ? 0
+                        : write_head_x (head, sizeof head, 200, ctype, (size_t) len, keep_alive,
+                                        http10, PAGE_HEADERS);
+    if (hl == 0) {
+        respond_text (c, 500, "cannot make the response\n", head_only, keep_alive, http10);
+        return;
+    }
+    memcpy (c->out + PAGE_HDR_RESERVE - hl, head, hl);
+    c->out_off = PAGE_HDR_RESERVE - hl;
+    c->out_end = PAGE_HDR_RESERVE + (head_only ? 0 : (size_t) len);
+    if (!keep_alive)
+        c->close_after = 1;
+}
+
+/* 1 when req is for the page (and the page is on); *res is filled for a
+ * static resource, *gen for a made one. */
+static int page_route (zmqobs_t *obs, const zmqobs_http_request_t *req, zmqobs_status_res_t *res,
+                       page_gen_fn **gen)
+{
+    *gen = NULL;
+    if (!obs->status_page)
+        return 0;
+    if (zmqobs__status_find (req->path, req->path_len, res))
+        return 1;
+    *res = (zmqobs_status_res_t) {.ctype = "application/json; charset=utf-8"};
+    if (path_is (req, "/metrics.json"))
+        *gen = gen_metrics_json;
+    else if (path_is (req, "/events"))
+        *gen = gen_events;
+    return *gen != NULL;
+}
+
 /* Answers one parsed request into the slot's buffer. */
 static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
                      const zmqobs_http_request_t *req)
 {
     int http10 = req->version_minor == 0;
     int keep_alive = req->keep_alive && !c->peer_eof;
-    int known = path_is (req, "/metrics") || path_is (req, "/healthz") || path_is (req, "/readyz");
+    int known = path_is (req, "/metrics") || path_is (req, "/healthz") || path_is (req, "/readyz")
+                || path_is (req, "/peers");
+    zmqobs_status_res_t page;
+    page_gen_fn *gen;
+    int is_page = page_route (obs, req, &page, &gen);
+    known = known || is_page;
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     if (req->has_body) {
         /* Bodies are never read, so the connection cannot be reused. */
@@ -206,12 +331,16 @@ static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
         }
     }
     if (!known)
-        respond_text (c, 404, "not found; try /metrics, /healthz or /readyz\n", head_only,
+        respond_text (c, 404, "not found; try /metrics, /healthz, /readyz or /peers\n", head_only,
                       keep_alive, http10);
     else if (req->method == ZMQOBS__HTTP_OTHER)
         respond_text (c, 405, "method not allowed; use GET or HEAD\n", 0, keep_alive, http10);
+    else if (is_page)
+        respond_page (obs, c, req, keep_alive, page.ctype, gen, page.body, page.len);
     else if (path_is (req, "/metrics"))
-        respond_metrics (obs, h, c, req, keep_alive);
+        respond_metrics (obs, h, c, req, keep_alive, 0);
+    else if (path_is (req, "/peers"))
+        respond_metrics (obs, h, c, req, keep_alive, 1);
     else if (path_is (req, "/healthz"))
         /* answering at all means the observer's loop is running */
         respond_text (c, 200, "ok\n", head_only, keep_alive, http10);

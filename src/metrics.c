@@ -7,6 +7,8 @@
  */
 #include "metrics.h"
 
+#include "peers.h"
+
 #include <float.h>
 #include <string.h>
 
@@ -44,15 +46,18 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
     for (unsigned i = 0; i < ZMQOBS__ENGINE_SLOTS; i++)
         s->mon.engines[i].fd = -1;
     if ((type == ZMQ_REQ || type == ZMQ_REP) && obs->sample_every) {
+        s->cycle_every = obs->sample_every;
         h->cycle_every = obs->sample_every;
         /* Both kinds time their first cycle, then one in cycle_every. */
         if (type == ZMQ_REQ) {
             h->cycle_left = 1;
         } else {
             h->cycle_left = obs->sample_every;
-            h->cycle_state = CYCLE_ARMED;
+            s->cycle = CYCLE_ARMED;
         }
     }
+    zmqobs__hooks_update (s);
+    zmqobs__read_hwm (s);
     s->cached_head = UINT64_MAX;
 }
 
@@ -80,64 +85,171 @@ int zmqobs_record_error (zmqobs_socket_t *s, int op, int err)
     return 0;
 }
 
-int zmqobs_i_rcvmore (zmqobs_socket_t *s)
+/* The hooks the inline wrappers test: sends go out of line while latency
+ * is sampled or peers are tracked, and receives end out of line while a
+ * cycle waits for one or peers are tracked. Owner thread. */
+void zmqobs__hooks_update (zmqobs_socket_t *s)
+{
+    /* with per-peer metrics every send ends out of line, which runs the
+     * sampling countdown too (with the period kept in s) */
+    s->hot.send_hook = s->peers != NULL;
+    s->hot.cycle_every = s->peers ? 1 : s->cycle_every;
+    s->hot.recv_hook = s->cycle != CYCLE_IDLE || s->peers;
+}
+
+static void set_cycle (zmqobs_socket_t *s, uint32_t state)
+{
+    s->cycle = state;
+    s->hot.recv_hook = state != CYCLE_IDLE || s->peers;
+}
+
+/* After the final part of a message was sent, when a sampled cycle starts
+ * (REQ) or ends (REP), or when timing is in progress. */
+void zmqobs_i_cycle_send (zmqobs_socket_t *s)
+{
+    zmqobs_hot_t *h = &s->hot;
+    if (s->type == ZMQ_REQ) {
+        if (h->cycle_left == 0) {
+            h->cycle_left = s->cycle_every;
+            h->cycle_start = zmqobs__now_ns ();
+            set_cycle (s, CYCLE_TIMING);
+        } else {
+            /* a new request before the reply (ZMQ_REQ_RELAXED): give up */
+            set_cycle (s, CYCLE_IDLE);
+        }
+        return;
+    }
+    if (s->cycle == CYCLE_TIMING) {
+        zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
+        set_cycle (s, CYCLE_IDLE);
+    }
+    if (h->cycle_left == 0) {
+        h->cycle_left = s->cycle_every;
+        set_cycle (s, CYCLE_ARMED);
+    }
+}
+
+/* After a part was received while a cycle waits for one. */
+static void cycle_recv (zmqobs_socket_t *s, int more)
+{
+    zmqobs_hot_t *h = &s->hot;
+    if (more)
+        return; /* the cycle turns on the last part only */
+    if (s->type == ZMQ_REQ) {
+        if (s->cycle == CYCLE_TIMING) {
+            zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
+            set_cycle (s, CYCLE_IDLE);
+        }
+    } else if (s->cycle == CYCLE_ARMED) {
+        h->cycle_start = zmqobs__now_ns ();
+        set_cycle (s, CYCLE_TIMING);
+    }
+}
+
+/* What follows the counting of a part sent, to peer pc (NULL: as
+ * zmqobs__peers_out says), when per-peer metrics are on. errno is kept. */
+static inline __attribute__ ((always_inline)) void
+sent_part (zmqobs_socket_t *s, zmqobs__peer_ctr_t *pc, uint64_t bytes, int flags)
+{
+    zmqobs_hot_t *h = &s->hot;
+    if (s->peers)
+        zmqobs__peers_out (s->peers, pc, bytes, flags & ZMQ_SNDMORE);
+    if (s->cycle_every && !(flags & ZMQ_SNDMORE)) {
+        uint32_t left = h->cycle_left - 1;
+        h->cycle_left = left;
+        if (left == 0 || s->cycle != CYCLE_IDLE)
+            zmqobs_i_cycle_send (s);
+    }
+}
+
+static inline __attribute__ ((always_inline)) void received_part (zmqobs_socket_t *s,
+                                                                  const void *key, size_t klen,
+                                                                  zmq_msg_t *msg, uint64_t bytes,
+                                                                  int more)
+{
+    if (s->peers)
+        zmqobs__peers_in (s->peers, key, klen, msg, bytes, more);
+    if (s->cycle != CYCLE_IDLE)
+        cycle_recv (s, more);
+}
+
+/* The peer a part about to be sent starts a message for, or NULL. */
+static zmqobs__peer_ctr_t *out_peer (zmqobs_socket_t *s, const void *buf, size_t len,
+                                     zmq_msg_t *msg)
+{
+    zmqobs_peers_t *p = s->peers;
+    if (!p || !((zmqobs__peer_hot_t *) p)->need_out)
+        return NULL;
+    return zmqobs__peers_resolve_out (p, buf, len, msg);
+}
+
+/* After zmqobs_send or zmqobs_record_sent counted a part, with per-peer
+ * metrics on: buf is the part's bytes (a routing id names the peer) or
+ * NULL. */
+void zmqobs_i_sent_hook (zmqobs_socket_t *s, const void *buf, uint64_t bytes, int flags)
+{
+    sent_part (s, buf ? out_peer (s, buf, (size_t) bytes, NULL) : NULL, bytes, flags);
+}
+
+int zmqobs_i_msg_send (zmq_msg_t *msg, zmqobs_socket_t *s, int flags)
+{
+    /* the peer is found before the send empties msg */
+    zmqobs__peer_ctr_t *pc = msg ? out_peer (s, NULL, 0, msg) : NULL;
+    int rc = zmq_msg_send (msg, s->hot.handle, flags);
+    if (rc < 0) {
+        zmqobs_i_send_failed (s);
+        return rc;
+    }
+    BUMP (&s->hot.sent_msgs, 1);
+    BUMP (&s->hot.sent_bytes, (uint64_t) rc);
+    sent_part (s, pc, (uint64_t) rc, flags);
+    return rc;
+}
+
+void zmqobs_i_recv_hook (zmqobs_socket_t *s, const void *buf, size_t len, int rc)
 {
     int err = errno;
     int more = 0;
     size_t size = sizeof more;
     if (zmq_getsockopt (s->hot.handle, ZMQ_RCVMORE, &more, &size) != 0)
         more = 0;
+    /* a truncated part's bytes are not the whole key */
+    size_t got = (size_t) rc;
+    received_part (s, got <= len ? buf : NULL, got, NULL, got, more);
     errno = err;
-    return more;
 }
 
-/* Called after the final part of a message was sent, when a sampled cycle
- * starts (REQ) or ends (REP), or when timing is in progress. */
-void zmqobs_i_cycle_send (zmqobs_socket_t *s)
+void zmqobs_i_msg_recv_hook (zmqobs_socket_t *s, zmq_msg_t *msg, int rc)
 {
-    zmqobs_hot_t *h = &s->hot;
-    if (s->type == ZMQ_REQ) {
-        if (h->cycle_left == 0) {
-            h->cycle_left = h->cycle_every;
-            h->cycle_start = zmqobs__now_ns ();
-            h->cycle_state = CYCLE_TIMING;
-        } else {
-            /* a new request before the reply (ZMQ_REQ_RELAXED): give up */
-            h->cycle_state = CYCLE_IDLE;
-        }
-        return;
-    }
-    if (h->cycle_state == CYCLE_TIMING) {
-        zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
-        h->cycle_state = CYCLE_IDLE;
-    }
-    if (h->cycle_left == 0) {
-        h->cycle_left = h->cycle_every;
-        h->cycle_state = CYCLE_ARMED;
-    }
+    /* the part's bytes are read only where a message starts; errno is
+     * kept by whatever below could change it (admission, properties) */
+    received_part (s, NULL, 0, msg, (uint64_t) rc, zmq_msg_more (msg));
 }
 
-/* Called after a part was received while cycle_state is set. */
-void zmqobs_i_cycle_recv (zmqobs_socket_t *s, int more)
+void zmqobs_i_received_hook (zmqobs_socket_t *s, size_t len, int more)
 {
-    zmqobs_hot_t *h = &s->hot;
-    if (more)
-        return; /* the cycle turns on the last part only */
-    if (s->type == ZMQ_REQ) {
-        if (h->cycle_state == CYCLE_TIMING) {
-            zmqobs_record_latency (s, zmqobs__now_ns () - h->cycle_start);
-            h->cycle_state = CYCLE_IDLE;
-        }
-    } else if (h->cycle_state == CYCLE_ARMED) {
-        h->cycle_start = zmqobs__now_ns ();
-        h->cycle_state = CYCLE_TIMING;
-    }
+    int err = errno;
+    received_part (s, NULL, 0, NULL, len, more);
+    errno = err;
+}
+
+void zmqobs__read_hwm (zmqobs_socket_t *s)
+{
+    int err = errno;
+    int v = 0;
+    size_t size = sizeof v;
+    STORE (&s->sndhwm, zmq_getsockopt (s->hot.handle, ZMQ_SNDHWM, &v, &size) == 0 ? v : -1);
+    size = sizeof v;
+    STORE (&s->rcvhwm, zmq_getsockopt (s->hot.handle, ZMQ_RCVHWM, &v, &size) == 0 ? v : -1);
+    errno = err;
 }
 
 void zmqobs__metrics_fini (zmqobs_socket_t *s)
 {
     zmqobs__free (s->hot.ring);
     s->hot.ring = NULL;
+    zmqobs__peers_free (s->peers);
+    s->peers = NULL;
 }
 
 static zmqobs_hot_bucket_t *bucket_of (zmqobs_hot_t *h, uint64_t ns)
@@ -276,6 +388,10 @@ int zmqobs__socket_snapshot (const zmqobs_socket_t *cs, zmqobs_stats_t *out)
         out->handshake_failures[i] = LOAD (&m->handshake_failures[i]);
     out->malformed_events = LOAD (&m->malformed);
     out->monitor_up = LOAD (&m->monitor_up);
+    out->sndhwm = LOAD (&s->sndhwm);
+    out->rcvhwm = LOAD (&s->rcvhwm);
+    out->proxy = LOAD (&s->proxy);
+    out->proxy_in_flight = LOAD (&s->proxy_in_flight);
     pthread_mutex_lock (&obs->error_lock);
     out->last_error_event = m->last_error_event;
     out->last_error_value = m->last_error_value;

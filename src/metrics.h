@@ -13,6 +13,12 @@
 void zmqobs__build_lut (const uint64_t *bounds, uint32_t n, uint8_t lut[64]);
 /* Initialises the hot block of a fresh socket for the observer's options. */
 void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type);
+/* Sets the hot block's send and receive hooks from the socket's state
+ * (latency sampling, per-peer table). Owner thread. */
+void zmqobs__hooks_update (zmqobs_socket_t *s);
+/* Reads ZMQ_SNDHWM and ZMQ_RCVHWM into the block's gauges (-1 when
+ * unreadable). Owner thread; errno is kept. */
+void zmqobs__read_hwm (zmqobs_socket_t *s);
 /* Frees what the metrics allocated since (the latency ring); called
  * before the block itself is freed (zmqobs__socket_free). */
 void zmqobs__metrics_fini (zmqobs_socket_t *s);

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "monitor.h"
 #include "metrics.h"
+#include "recent.h"
 #include "registry.h"
 
 #include <stdlib.h>
@@ -135,6 +136,7 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
             return -1;
     }
     obs->process_metrics = !o->no_process_metrics;
+    obs->status_page = !o->no_status_page;
     return 0;
 invalid:
     errno = EINVAL;
@@ -150,6 +152,7 @@ static void free_observer (zmqobs_t *obs)
     if (obs->event_log_owned)
         fclose (obs->event_log); /* no callback runs any more */
     zmqobs__free (obs->scratch);
+    zmqobs__recent_free (obs->recent);
     zmqobs__app_fini (obs);
     zmqobs__registry_fini (obs);
     pthread_mutex_destroy (&obs->error_lock);
@@ -199,6 +202,8 @@ zmqobs_t *zmqobs_new (void *zmq_ctx, const zmqobs_options_t *opts)
     /* calloc: the window's bin counts and marks must start clear */
     obs->scratch = zmqobs__calloc (1, zmqobs__window_scratch_size (obs->ring_capacity));
     if (!obs->scratch)
+        goto fail;
+    if (obs->status_page && !(obs->recent = zmqobs__recent_new ()))
         goto fail;
     if (zmqobs__monitor_init (obs) != 0)
         goto fail;

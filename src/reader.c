@@ -186,8 +186,9 @@ int zmqobs__monitor_recv (zmqobs_t *obs, zmqobs_socket_t *s, void *sock)
         BUMP (&s->mon.malformed, 1);
         return 1;
     }
+    int named = zmqobs__event_names_peer (s, &ev);
     zmqobs__apply_event (s, &ev);
-    zmqobs__emit (obs, s, &ev);
+    zmqobs__emit (obs, s, &ev, named);
     if (ev.event == ZMQ_EVENT_MONITOR_STOPPED && sock == s->reader) {
         saw_stopped (obs, s);
         return 2;

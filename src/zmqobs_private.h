@@ -94,9 +94,17 @@ struct zmqobs_socket {
     zmqobs_hot_t hot; /* must stay first: the inline wrappers cast to it */
     /* owner thread, cold: errors are rare */
     uint64_t errors[2][ZMQOBS_ERRNO_SLOTS] __attribute__ ((aligned (ZMQOBS_CACHELINE)));
+    /* owner thread, read out of line only */
+    uint32_t cycle_every;         /* REQ/REP sampling period, 0 = off */
+    uint32_t cycle;               /* metrics.c's cycle state */
+    struct zmqobs_peers *peers;   /* per-peer table or NULL; set by the
+                                     owner under obs->scrape_lock */
+    int sndhwm, rcvhwm;           /* owner writes, scrapes read (relaxed) */
+    int proxy;                    /* 1 once zmqobs_proxy ran on it */
     /* any thread, atomic RMW */
     int64_t queue_depth __attribute__ ((aligned (ZMQOBS_CACHELINE)));
     uint64_t ring_claim; /* latency_shared: ring slots handed out */
+    int64_t proxy_in_flight; /* the proxy's thread writes, relaxed */
     /* draining thread */
     zmqobs_mon_block_t mon __attribute__ ((aligned (ZMQOBS_CACHELINE)));
 
@@ -150,6 +158,7 @@ struct zmqobs_socket {
 struct zmqobs_monitor; /* reader.h */
 struct zmqobs_loop;    /* loop.h */
 struct zmqobs_http;    /* http.c */
+struct zmqobs_recent;  /* recent.h */
 
 struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     void *ctx;
@@ -214,6 +223,12 @@ struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     struct zmqobs_monitor *monitor; /* reader.h */
     struct zmqobs_loop *loop;       /* loop.h */
     struct zmqobs_http *http;       /* http.c */
+
+    /* the status page: on unless options.no_status_page; the ring of
+     * the latest events for /events exists only while it is on (set in
+     * zmqobs_new, freed with the observer) */
+    int status_page;
+    struct zmqobs_recent *recent;
 };
 
 #endif /* ZMQOBS_PRIVATE_H */

@@ -13,7 +13,8 @@
  *     send a ZMTP greeting with a mechanism nobody speaks;
  *   - attach/detach churn on fresh sockets, with a format each time;
  *   - HTTP scrapes every few milliseconds by a raw-socket client
- *     (/metrics with both formats, /healthz, /readyz; keep-alive and not).
+ *     (/metrics with both formats, /healthz, /readyz, /peers; keep-alive
+ *     and not); rep-0 counts per client address (zmqobs_track_peers).
  * Then everything stops and the totals are checked: every count in the
  * snapshots equals what the peers sent and received, every failed
  * handshake is counted with its reason, every connection gauge is 0, and
@@ -214,6 +215,10 @@ static void *rep_thread (void *arg)
     r->s = zmqobs_attach (obs, r->zs, name);
     if (!r->s)
         fail ("attach %s: %s", name, strerror (errno));
+    /* rep-0 counts per client address (every client is on 127.0.0.1),
+     * through the message wrappers, which carry the property */
+    if (r->index == 0 && zmqobs_track_peers (r->s, 4, ZMQOBS_PEER_ADDRESS) != 0)
+        fail ("track peers: %s", strerror (errno));
     bound_endpoint (r->zs, r->ep, sizeof r->ep);
     __atomic_store_n (&r->ready, 1, __ATOMIC_RELEASE);
     char buf[256];
@@ -229,7 +234,18 @@ static void *rep_thread (void *arg)
             fail ("rep poll: %s", zmq_strerror (errno));
             break;
         }
-        int n = zmqobs_recv (r->s, buf, sizeof buf, 0);
+        int n;
+        if (r->index == 0) {
+            zmq_msg_t m;
+            zmq_msg_init (&m);
+            n = zmqobs_msg_recv (&m, r->s, 0);
+            if (n >= 0)
+                memcpy (buf, zmq_msg_data (&m), (size_t) n < sizeof buf ? (size_t) n : sizeof buf);
+            zmq_msg_close (&m);
+            if (n > (int) sizeof buf)
+                n = (int) sizeof buf;
+        } else
+            n = zmqobs_recv (r->s, buf, sizeof buf, 0);
         if (n < 0) {
             fail ("rep recv: %s", zmq_strerror (errno));
             break;
@@ -615,6 +631,7 @@ static void *scrape_thread (void *arg)
         "version=1.0.0\r\n%s\r\n",
         "GET /healthz HTTP/1.1\r\nHost: soak\r\n%s\r\n",
         "GET /readyz HTTP/1.1\r\nHost: soak\r\n%s\r\n",
+        "GET /peers HTTP/1.1\r\nHost: soak\r\n%s\r\n",
     };
     uint32_t seed = 777;
     int fd = -1;
@@ -624,7 +641,7 @@ static void *scrape_thread (void *arg)
             fd = -1;
         }
         pause_point ();
-        int which = (int) (rnd (&seed) % 4);
+        int which = (int) (rnd (&seed) % 5);
         int keep = rnd (&seed) % 4 != 0;
         if (fd < 0 && (fd = http_connect ()) < 0) {
             fail ("scrape connect: %s", strerror (errno));
@@ -644,6 +661,8 @@ static void *scrape_thread (void *arg)
             ok = blen > 0 && body[blen - 1] == '\n'
                  && memmem (body, blen, "zmq_messages_sent_total", 23) != NULL
                  && (which == 0 || (blen >= 6 && memcmp (body + blen - 6, "# EOF\n", 6) == 0));
+        if (ok && which == 4) /* rep-0's peers, as JSON */
+            ok = blen > 0 && memmem (body, blen, "\"socket\":\"rep-0\"", 15) != NULL;
         if (!ok) {
             fail ("scrape %d: status %d, %zu bytes", which, status, blen);
             break;
@@ -910,6 +929,19 @@ int main (int argc, char **argv)
         if (st.msgs_received != want_in || st.msgs_received != reps[i].received
             || st.msgs_sent != want_out || st.msgs_sent != reps[i].sent || all_errors (&st))
             fail ("rep-%d counts", i);
+    }
+    {
+        zmqobs_peer_stats_t p[4], other;
+        zmqobs_stats_t st = stats_of (reps[0].s);
+        int n = zmqobs_socket_peers (reps[0].s, p, 4, &other);
+        printf ("soak: rep-0 peers: %d tracked, %s received %llu sent %llu, other %llu/%llu\n", n,
+                n > 0 ? p[0].peer : "-", n > 0 ? (unsigned long long) p[0].msgs_received : 0ull,
+                n > 0 ? (unsigned long long) p[0].msgs_sent : 0ull,
+                (unsigned long long) other.msgs_received, (unsigned long long) other.msgs_sent);
+        if (n != 1 || strcmp (p[0].peer, "127.0.0.1") != 0 || p[0].msgs_received != st.msgs_received
+            || p[0].msgs_sent != st.msgs_sent || p[0].bytes_received != st.bytes_received
+            || other.msgs_received + other.msgs_sent != 0)
+            fail ("rep-0 per-peer counts");
     }
     uint64_t pushed = 0, pushed_bytes = 0, push_sessions = 0;
     for (int i = 0; i < PUSHERS; i++) {

@@ -624,6 +624,44 @@ void test_app_metrics ()
     EXPECT (static_cast<bool> (late));
     pass ("application metrics");
 }
+// Per-peer metrics through zmqobs::socket: ROUTER with three DEALERs
+// named by routing id, exact counts; the HWM gauges through set ().
+void test_peers ()
+{
+    zmq::context_t ctx;
+    zmqobs::observer obs (ctx, host_driven ());
+    zmq::socket_t router (ctx, zmq::socket_type::router);
+    router.bind ("inproc://cpp-peers");
+    zmqobs::socket sr = obs.attach (router, "router");
+    EXPECT_ERROR ([&] { (void) sr.peers (); }, ENOENT, "zmqobs_socket_peers");
+    EXPECT_ERROR ([&] { sr.track_peers (4, 99); }, EINVAL, "zmqobs_track_peers");
+    sr.track_peers (2, ZMQOBS_PEER_ROUTING_ID);
+    std::vector<zmq::socket_t> dealers;
+    const char *ids[3] = {"a", "bb", "ccc"};
+    for (int i = 0; i < 3; i++) {
+        dealers.emplace_back (ctx, zmq::socket_type::dealer);
+        dealers.back ().set (zmq::sockopt::routing_id, ids[i]);
+        dealers.back ().connect ("inproc://cpp-peers");
+        for (int k = 0; k <= i * 2; k++) // a: 1 message, bb: 3, ccc: 5
+            dealers.back ().send (zmq::buffer ("xyz", 3));
+    }
+    for (int m = 0; m < 9; m++) {
+        std::vector<zmq::message_t> parts;
+        EXPECT (zmqobs::recv_multipart (sr, std::back_inserter (parts)));
+        EXPECT_U (parts.size (), 2);
+    }
+    std::vector<zmqobs_peer_stats_t> p = sr.peers ();
+    EXPECT_U (p.size (), 3); // two tracked, then "other"
+    EXPECT_S (std::string (p.back ().peer), "other");
+    uint64_t total = 0;
+    for (const zmqobs_peer_stats_t &x : p)
+        total += x.msgs_received;
+    EXPECT_U (total, 18);
+    sr.set (ZMQ_SNDHWM, 77);
+    EXPECT_U (static_cast<uint64_t> (sr.stats ().sndhwm), 77);
+    EXPECT_ZMQ_ERROR ([&] { sr.set (-1, 1); }, EINVAL);
+    pass ("per-peer metrics and options");
+}
 } // namespace
 
 int main ()
@@ -638,6 +676,7 @@ int main ()
     test_moves ();
     test_socket_outlives_observer ();
     test_app_metrics ();
+    test_peers ();
     if (failures) {
         std::printf ("test_cpp: %d checks FAILED\n", failures);
         return 1;

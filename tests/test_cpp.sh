@@ -88,7 +88,7 @@ timeout 300 $TEST_WRAP "$tmp/test_cpp" >"$tmp/test.out" 2>&1 || {
 }
 cat "$tmp/test.out"
 [ "$(tail -n 1 "$tmp/test.out")" = "test_cpp: all passed" ] || fail "no 'all passed' line"
-[ "$(grep -c ': ok$' "$tmp/test.out")" = 10 ] || fail "expected 10 tests"
+[ "$(grep -c ': ok$' "$tmp/test.out")" = 11 ] || fail "expected 11 tests"
 
 # --- the example -------------------------------------------------------------
 if [ -z "$SAN" ] && [ -z "$TEST_WRAP" ] && [ "$OBJDIR" = build ] && [ "$LIBOUT" = lib ]; then

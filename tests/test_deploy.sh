@@ -5,7 +5,17 @@
 #     one the library exports (family names read from src/fmt_common.c);
 #   - the dashboard is valid JSON with a query in every panel;
 #   - the Kubernetes manifests parse and probe /healthz and /readyz;
-#   - the Dockerfile runs as non-root with the healthcheck tool.
+#   - the Dockerfile runs as non-root with the healthcheck tool;
+#   - every dashboard query has a legend and uses the service and instance
+#     variables, and no panel mixes units;
+#   - every Kubernetes manifest (Deployment, Service, PodDisruptionBudget,
+#     HorizontalPodAutoscaler, the prometheus-adapter ConfigMap,
+#     ServiceMonitor, PodMonitor) against the Kubernetes schemas, and
+#     docker-compose.yml against the Compose specification's schema,
+#     offline, with the pinned npm packages of tests/deploy/package.json
+#     (installed into build/npm by npm ci; tests/deploy/validate.js); the
+#     prometheus-adapter query and the Compose stack's Prometheus config
+#     through promtool.
 # The queries themselves run against a real Prometheus in
 # test_e2e_prometheus.sh. (No Docker engine here: the image is not built.)
 set -euo pipefail
@@ -20,6 +30,37 @@ promtool check config "$D/prometheus.yml" >/dev/null || fail "promtool check con
 promtool check rules "$D/alerts.yml" >/dev/null || fail "promtool check rules"
 promtool test rules "$D/alerts_test.yml" || fail "promtool test rules"
 echo "test_deploy: promtool config, rules and rule tests pass"
+
+# --- schemas of the Kubernetes manifests and the Compose file -----------
+command -v node >/dev/null || fail "node missing (Debian package nodejs)"
+command -v npm >/dev/null || fail "npm missing (Debian package npm)"
+npmdir=build/npm
+if ! cmp -s tests/deploy/package-lock.json "$npmdir/package-lock.json" \
+    || [ ! -f "$npmdir/node_modules/.package-lock.json" ]; then
+    rm -rf "$npmdir"
+    mkdir -p "$npmdir"
+    cp tests/deploy/package.json tests/deploy/package-lock.json "$npmdir/"
+    echo "test_deploy: npm ci into $npmdir (pinned by tests/deploy/package-lock.json)"
+    npm ci --prefix "$npmdir" --no-audit --no-fund --loglevel=error >"$npmdir/install.log" 2>&1 || {
+        cat "$npmdir/install.log" >&2
+        rm -f "$npmdir/package-lock.json"
+        fail "npm ci failed (is the npm registry reachable?)"; }
+fi
+tmpd=$(mktemp -d "${TMPDIR:-/tmp}/zmqobs-deploy.XXXXXX")
+trap 'rm -rf "$tmpd"' EXIT
+node tests/deploy/validate.js "$npmdir/node_modules" "$D" >"$tmpd/validate.out" 2>"$tmpd/validate.err" || {
+    cat "$tmpd/validate.out" "$tmpd/validate.err" >&2; fail "schema checks"; }
+grep -v '^ADAPTER_QUERY ' "$tmpd/validate.out"
+# the prometheus-adapter query, filled in as the adapter does, is PromQL
+query=$(sed -n 's/^ADAPTER_QUERY //p' "$tmpd/validate.out")
+[ -n "$query" ] || fail "no prometheus-adapter query"
+printf 'groups:\n  - name: adapter\n    rules:\n      - record: zmqobs:adapter_query\n        expr: %s\n' \
+    "'$query'" >"$tmpd/adapter-rules.yml"
+promtool check rules "$tmpd/adapter-rules.yml" >/dev/null || fail "prometheus-adapter query: $query"
+# the Compose stack's Prometheus, with the rules mounted beside it
+cp "$D/compose/prometheus.yml" "$D/alerts.yml" "$tmpd/"
+promtool check config "$tmpd/prometheus.yml" >/dev/null || fail "promtool check config compose/prometheus.yml"
+echo "test_deploy: prometheus-adapter query and the Compose stack's Prometheus config pass promtool"
 
 "$PY" - "$D" src/fmt_common.c <<'PYEOF'
 import json, re, sys, os
@@ -106,7 +147,34 @@ if yaml:
         sys.exit("deployment: readiness must probe /readyz")
     if not pod["spec"]["securityContext"].get("runAsNonRoot"):
         sys.exit("deployment: must run as non-root")
-print("test_deploy: %d dashboard queries and the alert rules use only exported metrics" % n)
+# Grafana: legends, variables, units.
+tvars = {v["name"] for v in dash["templating"]["list"]}
+if not {"datasource", "service", "instance"} <= tvars:
+    sys.exit("dashboard: variables missing: %s" % sorted({"datasource", "service", "instance"} - tvars))
+unit_of = [(r"_bytes(_total)?$", {"bytes", "Bps", "decbytes"}), (r"_seconds(_bucket|_sum)?$", {"s", "ms"}),
+           (r"_seconds_total$", {"percentunit", "s"})]
+for p in panels:
+    title = p.get("title")
+    legends = [t.get("legendFormat") for t in p["targets"]]
+    if not all(legends) or len(set(legends)) != len(legends):
+        sys.exit("dashboard panel %r: every query needs a legendFormat of its own: %r" % (title, legends))
+    unit = p.get("fieldConfig", {}).get("defaults", {}).get("unit")
+    kinds = set()
+    for t in p["targets"]:
+        e = t["expr"]
+        if "$instance" not in e or "$service" not in e:
+            sys.exit("dashboard panel %r: query ignores the service or instance variable: %s" % (title, e))
+        for m in metric_names(e):
+            if m.endswith("_count") and m[:-6] + "_sum" in e:
+                continue  # the denominator of a mean: a count, no unit
+            kinds.add(next((i for i, (rx, _) in enumerate(unit_of) if re.search(rx, m)), None))
+    if len(kinds) != 1:
+        sys.exit("dashboard panel %r mixes quantities of different units on one axis" % title)
+    k = kinds.pop()
+    if k is not None and unit not in unit_of[k][1]:
+        sys.exit("dashboard panel %r: unit %r for %s" % (title, unit, unit_of[k][0]))
+print("test_deploy: %d dashboard queries and the alert rules use only exported metrics; "
+      "every query has its own legend and uses $service and $instance; one unit per panel" % n)
 PYEOF
 
 df="$D/Dockerfile"
@@ -115,6 +183,10 @@ user=$(awk '$1 == "USER" {u = $2} END {print u}' "$df")
 case "${user%%:*}" in root|0) fail "Dockerfile: runs as root" ;; esac
 grep -q '^HEALTHCHECK .*' "$df" || fail "Dockerfile: no HEALTHCHECK"
 grep -A1 '^HEALTHCHECK' "$df" | grep -q '/usr/local/bin/healthcheck' || fail "Dockerfile: HEALTHCHECK must use the healthcheck tool"
+# every file the deploy kit names as a doc or config is in the repository
+for ref in $(grep -ohE '(README\.md|[A-Za-z_]+\.md|examples/deploy/[A-Za-z0-9_./-]+)' "$D"/*.yml "$D"/compose/*.yml "$D"/kubernetes/*.yaml "$D"/Dockerfile | sort -u); do
+    [ -e "$ref" ] || [ -e "$D/$ref" ] || fail "the deploy kit refers to $ref, which does not exist"
+done
 for ex in $(sed -n 's/.*for ex in \(.*\); do.*/\1/p' "$df"); do
     [ -f "examples/$ex.c" ] || fail "Dockerfile builds examples/$ex.c, which does not exist"
 done

@@ -678,6 +678,45 @@ START_TEST (metrics_get_exact)
 }
 END_TEST
 
+START_TEST (peers_endpoint)
+{
+    char v[256];
+    resp_t resp;
+    /* no socket tracks peers: an empty list */
+    ck_assert_int_eq (request (port, "GET /peers HTTP/1.1\r\nHost: t\r\n\r\n", &resp), 0);
+    ck_assert_int_eq (resp.status, 200);
+    ck_assert_str_eq (resp.body, "{\"sockets\":[]}\n");
+    resp_free (&resp);
+    ck_assert_int_eq (zmqobs_track_peers (ssock, 8, ZMQOBS_PEER_ADDRESS), 0);
+    zmqobs_record_received (ssock, 7, 0); /* no message: "other" */
+    int need = zmqobs_peers_json (obs, NULL, 0);
+    ck_assert_int_gt (need, 0);
+    char *expect = malloc ((size_t) need + 1);
+    ck_assert_ptr_nonnull (expect);
+    ck_assert_int_eq (zmqobs_peers_json (obs, expect, (size_t) need + 1), need);
+    ck_assert_str_eq (expect, "{\"sockets\":[{\"socket\":\"front \\\"end\\\"\\n\",\"type\":"
+                              "\"PAIR\",\"key\":\"address\",\"max_peers\":8,\"tracked\":0,"
+                              "\"peers\":[],\"other\":{\"peer\":\"other\",\"messages_received\":1,"
+                              "\"bytes_received\":7,\"messages_sent\":0,\"bytes_sent\":0}}]}\n");
+    ck_assert_int_eq (request (port, "GET /peers HTTP/1.1\r\nHost: t\r\n\r\n", &resp), 0);
+    ck_assert_int_eq (resp.status, 200);
+    ck_assert_str_eq (resp.body, expect);
+    ck_assert (header (&resp, "Content-Type", v, sizeof v));
+    ck_assert_str_eq (v, "application/json");
+    resp_free (&resp);
+    ck_assert_int_eq (request (port, "HEAD /peers HTTP/1.1\r\nHost: t\r\n\r\n", &resp), 0);
+    ck_assert_int_eq (resp.status, 200);
+    ck_assert_uint_eq (resp.body_len, 0);
+    ck_assert (header (&resp, "Content-Length", v, sizeof v));
+    ck_assert_int_eq ((int) strtoul (v, NULL, 10), need);
+    resp_free (&resp);
+    ck_assert_int_eq (request (port, "DELETE /peers HTTP/1.1\r\nHost: t\r\n\r\n", &resp), 0);
+    ck_assert_int_eq (resp.status, 405);
+    resp_free (&resp);
+    free (expect);
+}
+END_TEST
+
 START_TEST (metrics_head_and_accept)
 {
     static const char *const accepts[] = {NULL,
@@ -797,7 +836,7 @@ START_TEST (error_statuses)
         const char *body;
     } cases[] = {
         {"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404, 0,
-         "not found; try /metrics, /healthz or /readyz\n"},
+         "not found; try /metrics, /healthz, /readyz or /peers\n"},
         {"GET /metricsx HTTP/1.1\r\nHost: t\r\n\r\n", 404, 0, NULL},
         {"GET /METRICS HTTP/1.1\r\nHost: t\r\n\r\n", 404, 0, NULL},
         {"POST /metrics HTTP/1.1\r\nHost: t\r\n\r\n", 405, 0,
@@ -1415,6 +1454,7 @@ static Suite *http_suite (void)
     tc = testutil_tcase (s, "wire", 30);
     tcase_add_checked_fixture (tc, setup, teardown);
     tcase_add_test (tc, metrics_get_exact);
+    tcase_add_test (tc, peers_endpoint);
     tcase_add_test (tc, metrics_head_and_accept);
     tcase_add_test (tc, long_accept_header);
     tcase_add_test (tc, health_and_ready);

@@ -137,6 +137,6 @@ status=0
 wait "$broker" || status=$?
 pids=()
 [ "$status" -eq 0 ] || { cat "$tmp/broker.err" >&2; fail "broker exit $status after SIGTERM"; }
-grep -q '^broker: forwarded 101 requests and 101 replies; 0 replies undeliverable$' "$tmp/broker.out" \
+grep -q '^broker: forwarded 303 request parts and 303 reply parts; 0 replies undeliverable$' "$tmp/broker.out" \
     || { cat "$tmp/broker.out" >&2; fail "broker totals"; }
 echo "test_http_examples: PASS"

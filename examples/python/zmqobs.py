@@ -130,6 +130,7 @@ class Options(ctypes.Structure):
         ("no_process_metrics", _int),
         ("service", ctypes.c_char_p),
         ("event_log", ctypes.c_char_p),
+        ("no_status_page", _int),
     ]
 
 
@@ -154,6 +155,7 @@ class EventInfo(ctypes.Structure):
         ("value_text", ctypes.c_char_p),
         ("event", ctypes.POINTER(EventStruct)),
         ("timestamp_ns", _u64),
+        ("peer", ctypes.c_char_p),
     ]
 
 
@@ -192,6 +194,10 @@ class Stats(ctypes.Structure):
         ("latency_count", _u64),
         ("latency_sum_ns", _u64),
         ("monitor_up", _int),
+        ("sndhwm", _int),
+        ("rcvhwm", _int),
+        ("proxy", _int),
+        ("proxy_in_flight", _i64),
     ]
 
 
@@ -538,7 +544,8 @@ Event = collections.namedtuple("Event", [
     "endpoint",      # str
     "endpoint_truncated",
     "timestamp_ns",  # CLOCK_REALTIME ns when drained
-])
+    "peer",          # the remote endpoint where the event names it, else None
+], defaults=(None,))
 
 
 def _stats_dict(st):
@@ -569,6 +576,8 @@ def _stats_dict(st):
                                for i in range(HANDSHAKE_SLOTS) if st.handshake_failures[i]},
         "monitor_malformed": st.malformed_events,
         "monitor_up": bool(st.monitor_up),
+        "sndhwm": st.sndhwm,
+        "rcvhwm": st.rcvhwm,
         "last_error": None if not st.last_error_event else {
             "event": _text(_lib.zmqobs_event_name(st.last_error_event)),
             "value": st.last_error_value,
@@ -1032,7 +1041,8 @@ class Observer:
             event = Event(_text(info.socket_name), _text(info.event_name), ev.event, ev.value,
                           _text(info.value_meaning), _text(info.value_text),
                           ev.endpoint.decode("utf-8", "replace"), bool(ev.endpoint_truncated),
-                          info.timestamp_ns)
+                          info.timestamp_ns,
+                          _text(info.peer) if info.peer else None)
             for fn in handlers:
                 try:
                     fn(event)

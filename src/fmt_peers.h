@@ -1,0 +1,24 @@
+/*
+ * fmt_peers.h - per-peer metrics as JSON (fmt_peers.c): one socket's
+ * peers for the JSON exposition, and the /peers document.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef ZMQOBS_FMT_PEERS_H
+#define ZMQOBS_FMT_PEERS_H
+
+#include "base.h"
+#include "peers.h"
+
+/* The name of a key kind as the formats print it ("address",
+ * "routing_id"). */
+const char *zmqobs__peer_key_name (int key);
+
+/* "key":..,"max_peers":..,"tracked":..,"peers":[..],"other":{..} (no braces) for
+ * s, whose table is p; under obs->scrape_lock (uses p's scratch). */
+void zmqobs__fmt_peers_json (zmqobs_out_t *o, zmqobs_socket_t *s, zmqobs_peers_t *p);
+
+/* The /peers document over the scrape's pinned sockets. */
+void zmqobs__fmt_peers_doc (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size_t n);
+
+#endif /* ZMQOBS_FMT_PEERS_H */
