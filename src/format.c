@@ -6,6 +6,7 @@
  * SPDX-License-Identifier: MIT
  */
 #include "fmt_common.h"
+#include "fmt_proto.h"
 
 #include "registry.h"
 
@@ -18,7 +19,7 @@
 
 int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size)
 {
-    if (!self || (!buf && size > 0) || (unsigned) format > ZMQOBS_FORMAT_TEXT) {
+    if (!self || (!buf && size > 0) || (unsigned) format > ZMQOBS_FORMAT_PROTOBUF) {
         errno = EINVAL;
         return -1;
     }
@@ -43,6 +44,8 @@ int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t siz
     zmqobs__out_init (&o, buf, size);
     if (format == ZMQOBS_FORMAT_PROMETHEUS || format == ZMQOBS_FORMAT_OPENMETRICS)
         zmqobs__fmt_prom (&o, self, format == ZMQOBS_FORMAT_OPENMETRICS, socks, n, p);
+    else if (format == ZMQOBS_FORMAT_PROTOBUF)
+        zmqobs__fmt_proto (&o, self, socks, n, p);
     else if (format == ZMQOBS_FORMAT_JSON)
         zmqobs__fmt_json (&o, self, socks, n, p, &st);
     else
@@ -66,6 +69,9 @@ const char *zmqobs_content_type (zmqobs_format_t format)
         return "application/json";
     case ZMQOBS_FORMAT_TEXT:
         return "text/plain; charset=utf-8";
+    case ZMQOBS_FORMAT_PROTOBUF:
+        return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+               "encoding=delimited";
     case ZMQOBS_FORMAT_PROMETHEUS:
         break;
     }

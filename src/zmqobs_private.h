@@ -214,6 +214,9 @@ struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     struct zmqobs_monitor *monitor; /* reader.h */
     struct zmqobs_loop *loop;       /* loop.h */
     struct zmqobs_http *http;       /* http.c */
+    /* options.native_histograms and the schema exposed (-4..3) */
+    int native;
+    int native_schema;
 };
 
 #endif /* ZMQOBS_PRIVATE_H */

@@ -130,6 +130,8 @@ class Options(ctypes.Structure):
         ("no_process_metrics", _int),
         ("service", ctypes.c_char_p),
         ("event_log", ctypes.c_char_p),
+        ("native_histograms", _int),
+        ("native_schema", _int),
     ]
 
 
