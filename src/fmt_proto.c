@@ -16,6 +16,7 @@
 #include "fmt_proto.h"
 
 #include "appmetric.h"
+#include "exemplar.h"
 #include "pbwire.h"
 
 #include <math.h>
@@ -127,9 +128,22 @@ static void socket_latency (pc_t *c, const zmqobs_socket_t *s)
         cum[i] = total;
         ub[i] = i < st->bucket_count ? secs (st->bounds_ns[i]) : INFINITY;
     }
+    /* each bucket's exemplar, if any */
+    zmqobs_exemplar_t ex[ZMQOBS_BUCKETS_MAX + 1];
+    zmqobs_pb_exemplar_t pex[ZMQOBS_BUCKETS_MAX + 1];
+    int any = 0;
+    for (uint32_t i = 0; i <= st->bucket_count; i++) {
+        memset (&pex[i], 0, sizeof pex[i]);
+        if (!zmqobs__exemplar_read (s, i, &ex[i]))
+            continue;
+        pex[i] = (zmqobs_pb_exemplar_t){"trace_id", 8, ex[i].id, ex[i].len, secs (ex[i].ns),
+                                        ex[i].wall_ns};
+        any = 1;
+    }
     zmqobs_pb_metric_t m;
     memset (&m, 0, sizeof m);
     m.type = ZMQOBS__PB_HISTOGRAM;
+    m.ex = any ? pex : NULL;
     m.count = total;
     m.sum = secs (st->latency_sum_ns);
     m.nb = st->bucket_count + 1;

@@ -141,6 +141,8 @@ void zmqobs__metrics_fini (zmqobs_socket_t *s)
     s->hot.ring = NULL;
     zmqobs__free (s->hot.native);
     s->hot.native = NULL;
+    zmqobs__free (s->exemplars);
+    s->exemplars = NULL;
 }
 
 static zmqobs_hot_bucket_t *bucket_of (zmqobs_hot_t *h, uint64_t ns)

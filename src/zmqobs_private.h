@@ -142,6 +142,9 @@ struct zmqobs_socket {
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
     zmqobs_window_t cached_window;
+    /* the latest exemplar per classic latency bucket (exemplar.h);
+     * allocated by the first one, NULL until then */
+    struct zmqobs_exemplar_slot *exemplars;
 };
 
 /* ------------------------------------------------------------------------

@@ -11,7 +11,9 @@
  *
  * Either way it first prints "port N" (serve), then "count N", "sum_ns N"
  * and "p95_ns N" (the exact nearest-rank 95th percentile of the samples),
- * one per line. NATIVE_SCHEMA in the environment sets native_schema.
+ * one per line. Samples 7, 107, 207, ... are recorded with an exemplar
+ * whose trace id is the sample's number as 32 hex digits.
+ * NATIVE_HISTOGRAMS=0 in the environment turns native histograms off. NATIVE_SCHEMA in the environment sets native_schema.
  */
 #include <zmqobs.h>
 
@@ -59,7 +61,8 @@ int main (int argc, char **argv)
     void *ctx = zmq_ctx_new ();
     zmqobs_options_t opts;
     zmqobs_options_init (&opts);
-    opts.native_histograms = 1;
+    const char *native = getenv ("NATIVE_HISTOGRAMS");
+    opts.native_histograms = native ? atoi (native) : 1;
     opts.latency_sample_every = ZMQOBS_SAMPLE_NEVER;
     opts.service = "native \"e2e\"\n";
     const char *schema = getenv ("NATIVE_SCHEMA");
@@ -88,7 +91,16 @@ int main (int argc, char **argv)
             ns = 0;
         v[i] = ns;
         sum += ns;
-        zmqobs_record_latency (s, ns);
+        if (i % 100 == 7) {
+            /* an exemplar, its trace id the sample's number in hex */
+            char id[33];
+            snprintf (id, sizeof id, "%032x", (unsigned) i);
+            if (zmqobs_record_latency_exemplar (s, ns, id) != 0) {
+                perror ("zmqobs_record_latency_exemplar");
+                return 1;
+            }
+        } else
+            zmqobs_record_latency (s, ns);
     }
     if (strcmp (argv[1], "dump") == 0) {
         char path[4096];

@@ -1,6 +1,6 @@
 """Decodes a libzmqobs protobuf exposition independently and checks it.
 
-Usage: proto_check.py METRICS_PROTO PB_FILE PROM_FILE [SAMPLES_FILE SCHEMA]
+Usage: proto_check.py METRICS_PROTO PB_FILE PROM_FILE [SAMPLES_FILE SCHEMA [OM_FILE]]
 
 METRICS_PROTO is Prometheus's metrics.proto (Debian's
 golang-github-prometheus-client-model-dev); it is compiled with protoc
@@ -12,8 +12,12 @@ prometheus_client), value for value: names, HELP, TYPE, label sets,
 values. With SAMPLES_FILE (one latency in ns per line, the samples behind
 the native histogram of the latency family) and SCHEMA, the native part is
 recomputed here, bucket by bucket, with exact integer arithmetic, and must
-equal the decoded spans, deltas, zero count, count and sum. Exits 1 with a
-message on the first difference.
+equal the decoded spans, deltas, zero count, count and sum. With OM_FILE
+(the OpenMetrics exposition, parsed with prometheus_client), the latency
+buckets' exemplars must be the same in both, and each must be the latest
+of the samples recorded with an exemplar (samples 7, 107, 207, ..., trace
+id the sample's number in hex) that fall in its bucket, with its exact
+value. Exits 1 with a message on the first difference.
 """
 import math
 import os
@@ -221,7 +225,7 @@ def check_native(h, samples, schema):
 
 
 def main():
-    if len(sys.argv) not in (4, 6):
+    if len(sys.argv) not in (4, 6, 7):
         fail(__doc__)
     pb = load_classes(sys.argv[1])
     with open(sys.argv[2], "rb") as f:
@@ -239,7 +243,7 @@ def main():
         if not same(k[0], v, tsamples[k]):
             fail("%s: protobuf %r, text %r" % (k, v, tsamples[k]))
     msg = "%d families, %d samples identical" % (len(fams), len(psamples))
-    if len(sys.argv) == 6:
+    if len(sys.argv) >= 6:
         with open(sys.argv[4]) as f:
             samples = [int(line) for line in f if line.strip()]
         schema = int(sys.argv[5])
@@ -248,7 +252,44 @@ def main():
             fail("one latency series expected")
         n = check_native(lat[0].metric[0].histogram, samples, schema)
         msg += "; native schema %d: %d buckets identical" % (schema, n)
+    if len(sys.argv) == 7:
+        msg += "; %d exemplars identical" % check_exemplars(lat[0].metric[0].histogram, samples,
+                                                            sys.argv[6])
     print("proto_check: " + msg)
+
+
+def check_exemplars(h, samples, om_path):
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+    with open(om_path) as f:
+        text = f.read()
+    om = {}
+    for fam in om_parse(text):
+        for s in fam.samples:
+            if s.exemplar:
+                if not fam.name.endswith("zmq_message_latency_seconds"):
+                    fail("exemplar on %s" % s.name)
+                ts = s.exemplar.timestamp
+                om[float(s.labels["le"])] = (dict(s.exemplar.labels), s.exemplar.value,
+                                             (ts.sec, ts.nsec))
+    pb = {}
+    for b in h.bucket:
+        if b.HasField("exemplar"):
+            e = b.exemplar
+            pb[b.upper_bound] = ({lp.name: lp.value for lp in e.label}, e.value,
+                                 (e.timestamp.seconds, e.timestamp.nanos))
+    if om != pb:
+        fail("exemplars differ: OpenMetrics %s, protobuf %s" % (om, pb))
+    # the expected exemplar of each bucket: its latest sample with one
+    bounds = sorted(pb) if pb else []
+    les = [b.upper_bound for b in h.bucket]
+    want = {}
+    for i in range(7, len(samples), 100):
+        le = next(x for x in les if samples[i] / 1e9 <= x)
+        want[le] = ({"trace_id": "%032x" % i}, samples[i] / 1e9)
+    got = {le: (labels, v) for le, (labels, v, _) in pb.items()}
+    if got != want:
+        fail("exemplars %s, expected %s" % (sorted(got.items()), sorted(want.items())))
+    return len(bounds)
 
 
 main()
