@@ -800,6 +800,62 @@ ZMQOBS_EXPORT int zmqobs_serve_stop (zmqobs_t *self);
 ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
 
 /* ------------------------------------------------------------------------
+ * OTLP push to OpenTelemetry collectors
+ *
+ * Every metric as one OTLP/JSON ExportMetricsServiceRequest, sent with an
+ * HTTP/1.1 POST (Content-Type: application/json) to a collector's OTLP/HTTP
+ * receiver, e.g. "http://127.0.0.1:4318/v1/metrics". Mapping: one
+ * resource whose attributes are the constant labels, the one named
+ * "service" as service.name; scope "libzmqobs". Counters are monotonic
+ * cumulative sums named without _total, starting at the attach, the
+ * metric's creation or the process start; gauges are gauges; the latency
+ * histogram is a cumulative explicit-bucket histogram and, with
+ * native_histograms, also zmq_message_latency_exponential_seconds, an
+ * exponential histogram of the same native buckets (scale = the schema);
+ * the window quantiles are a summary. socket, type and the other labels
+ * of a series are its data point's attributes.
+ *
+ * URLs: "http://HOST[:PORT][/PATH]" with HOST an IPv4 address, localhost
+ * or a bracketed IPv6 address (names are not resolved: no resolver call
+ * may block). Plain HTTP only: https:// is ENOTSUP (TLS would need a TLS
+ * library linked in, certificate and key options, and the handshake driven
+ * without blocking like the rest of the push; see the README).
+ *
+ * A push connects without blocking and gives up after 2 s in all
+ * (connect, send, status line); any 2xx status is success. Each failed
+ * push counts in zmqobs_otlp_push_failures_total (with the observer's
+ * prefix and constant labels), an application counter that the first
+ * push or zmqobs_otlp_start creates, shown in every format. Since every
+ * value is cumulative, the next push that gets through carries every
+ * count: a failure delays data, it does not lose it.
+ * ---------------------------------------------------------------------- */
+
+/* Sends one request now, on the calling thread, and waits for the answer
+ * (2 s at most): for a host that pushes at moments of its own choosing,
+ * off its hot path. Returns 0 (a 2xx answer), or -1 with errno EINVAL
+ * (NULL obs, malformed url), ENOTSUP (https), ECONNREFUSED (nobody
+ * listens), ETIMEDOUT (no answer in time), ECONNRESET (closed before
+ * answering), EPROTO (an answer other than 2xx, or not HTTP), ENOMEM, or
+ * another errno of socket(2) or connect(2) (ENETUNREACH, EMFILE, ...).
+ * Any thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_push (zmqobs_t *obs, const char *url);
+
+/* Pushes every interval_ms (10 ms or more) from a thread of the
+ * observer's own, never the host's nor the loop's: a collector that is
+ * down, slow or silent costs the host nothing. A failed push is retried
+ * after 250 ms, then twice as long each time, never later than the
+ * interval. Returns 0, or -1 with errno EINVAL (NULL obs, interval below
+ * 10 ms, malformed url), ENOTSUP (https), EALREADY (already pushing;
+ * zmqobs_otlp_stop first), ENOMEM, or an errno of pthread_create. Any
+ * thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_start (zmqobs_t *obs, const char *url, unsigned interval_ms);
+
+/* Stops the periodic push and joins its thread (a push in progress is
+ * abandoned within 100 ms). zmqobs_destroy does it too. Returns 0, or -1
+ * with errno EINVAL (NULL obs) or ENOTCONN (not pushing). Any thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_stop (zmqobs_t *obs);
+
+/* ------------------------------------------------------------------------
  * Configuration from the environment
  *
  *   ZMQOBS_METRICS_ADDR  "off", or an endpoint for zmqobs_serve

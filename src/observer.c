@@ -8,6 +8,7 @@
 #include "eventlog.h"
 #include "http.h"
 #include "monitor.h"
+#include "otlp.h"
 #include "metrics.h"
 #include "registry.h"
 
@@ -229,6 +230,7 @@ void zmqobs_destroy (zmqobs_t **self_p)
             break;
         zmqobs_detach (&s);
     }
+    zmqobs__otlp_fini (obs);
     zmqobs__http_fini (obs);
     zmqobs__monitor_fini (obs);
     free_observer (obs);

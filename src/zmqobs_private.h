@@ -220,6 +220,10 @@ struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
     /* options.native_histograms and the schema exposed (-4..3) */
     int native;
     int native_schema;
+    /* OTLP push (otlp.c): the periodic pusher, NULL when stopped, and the
+     * failure counter, created by the first push */
+    struct zmqobs_otlp *otlp;
+    struct zmqobs_metric *otlp_failures;
 };
 
 #endif /* ZMQOBS_PRIVATE_H */
