@@ -846,7 +846,9 @@ ZMQOBS_EXPORT int zmqobs_otlp_push (zmqobs_t *obs, const char *url);
  * after 250 ms, then twice as long each time, never later than the
  * interval. Returns 0, or -1 with errno EINVAL (NULL obs, interval below
  * 10 ms, malformed url), ENOTSUP (https), EALREADY (already pushing;
- * zmqobs_otlp_stop first), ENOMEM, or an errno of pthread_create. Any
+ * zmqobs_otlp_stop first), ENOSPC or EEXIST (the failure counter cannot
+ * be created: ZMQOBS_METRICS_MAX application metrics exist, or the host
+ * made one of that name), ENOMEM, or an errno of pthread_create. Any
  * thread. */
 ZMQOBS_EXPORT int zmqobs_otlp_start (zmqobs_t *obs, const char *url, unsigned interval_ms);
 
