@@ -82,13 +82,10 @@ static zmqobs_pb_label_t label (const char *name, const char *value, size_t valu
     return l;
 }
 
-/* Seconds from ns, as the text formats' exact decimal reads back: long
- * double holds every uint64 exactly (x86-64), so the quotient is rounded
- * to double once, not after a rounding of ns above 2^53 (Unix times in
- * ns are above it). */
+/* Seconds from ns, as the text formats' exact decimal reads back. */
 static double secs (uint64_t ns)
 {
-    return (double) ((long double) ns / 1e9L);
+    return zmqobs__secs_double (ns);
 }
 
 /* One series of a socket family: the socket's labels, then up to two

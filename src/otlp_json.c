@@ -26,6 +26,7 @@
 
 #include "appmetric.h"
 #include "native.h"
+#include "pbwire.h"
 
 #include <math.h>
 #include <string.h>
@@ -71,7 +72,7 @@ static void put_double (zmqobs_out_t *o, double v)
 
 static double secs (uint64_t ns)
 {
-    return (double) ((long double) ns / 1e9L);
+    return zmqobs__secs_double (ns);
 }
 
 static void attr (zmqobs_out_t *o, int *first, const char *key, const char *v, size_t vl)

@@ -16,9 +16,38 @@
  */
 #include "pbwire.h"
 
+#include <math.h>
 #include <string.h>
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
+
+__extension__ typedef unsigned __int128 u128;
+
+double zmqobs__secs_double (uint64_t ns)
+{
+    if (ns == 0)
+        return 0.0;
+    /* scale ns by 2^k so that the quotient m = (ns << k) / 1e9 has 53
+     * bits, round m to nearest even by the remainder, and scale back
+     * (exact: m fits a double, and 2^-k is a power of two) */
+    const u128 d = 1000000000u;
+    int k = 0;
+    u128 n = ns;
+    while (n / d >= ((u128) 1 << 53)) {
+        /* never taken: ns / 1e9 < 2^35 */
+        n >>= 1;
+        k--;
+    }
+    while (n / d < ((u128) 1 << 52)) {
+        n <<= 1;
+        k++;
+    }
+    uint64_t m = (uint64_t) (n / d);
+    u128 rem = n % d;
+    if (2 * rem > d || (2 * rem == d && (m & 1)))
+        m++;
+    return ldexp ((double) m, -k);
+}
 
 size_t zmqobs__pb_varint_size (uint64_t v)
 {

@@ -55,6 +55,12 @@ typedef struct {
     const zmqobs_native_t *nat;     /* histogram: the native part, or NULL */
 } zmqobs_pb_metric_t;
 
+/* ns / 1e9 as the double nearest to it (ties to even): what parsing the
+ * text formats' exact decimal gives. Integer arithmetic only, so the
+ * result does not depend on long double (valgrind, for one, computes
+ * those with 64 bits). */
+double zmqobs__secs_double (uint64_t ns);
+
 /* Bytes of a varint, and the zigzag encoding of a signed value. */
 size_t zmqobs__pb_varint_size (uint64_t v);
 uint64_t zmqobs__pb_zigzag (int64_t v);

@@ -62,6 +62,23 @@ START_TEST (test_varint)
 }
 END_TEST
 
+/* Seconds as the nearest double, the compiler's parse of the decimal
+ * being the reference. */
+START_TEST (test_secs)
+{
+    ck_assert (zmqobs__secs_double (0) == 0.0);
+    ck_assert (zmqobs__secs_double (1) == 1e-9);
+    ck_assert (zmqobs__secs_double (25000) == 0.000025);
+    ck_assert (zmqobs__secs_double (1000000000) == 1.0);
+    ck_assert (zmqobs__secs_double (354482016768u) == 354.482016768);
+    ck_assert (zmqobs__secs_double (1796098439490000000u) == 1796098439.49);
+    ck_assert (zmqobs__secs_double (1796095948730000000u) == 1796095948.73);
+    ck_assert (zmqobs__secs_double (1796096531189982057u) == 1796096531.189982057);
+    ck_assert (zmqobs__secs_double (UINT64_MAX) == 18446744073.709551615);
+    ck_assert (zmqobs__secs_double (123456789012345678u) == 123456789.012345678);
+}
+END_TEST
+
 START_TEST (test_counter_bytes)
 {
     zmqobs_pb_label_t l = {"a", 1, "b\"\n", 3};
@@ -558,6 +575,7 @@ int main (void)
     TCase *tc = tcase_create ("proto");
     tcase_set_timeout (tc, 30);
     tcase_add_test (tc, test_varint);
+    tcase_add_test (tc, test_secs);
     tcase_add_test (tc, test_counter_bytes);
     tcase_add_test (tc, test_native_spans);
     tcase_add_test (tc, test_native_bounds);
