@@ -233,7 +233,26 @@ typedef struct zmqobs_options {
      * the observer allocates, about 35 KB). 1: none of these, they
      * answer 404 and no ring is kept. ZMQOBS_STATUS_PAGE=0 sets it. */
     int no_status_page;
+    /* 1: the latency histogram is also native (exponential buckets) in
+     * the protobuf exposition (ZMQOBS_FORMAT_PROTOBUF), which Prometheus
+     * (2.40 and later, --enable-feature=native-histograms) negotiates
+     * and stores as one native series. The classic buckets stay in the
+     * same Histogram message, but Prometheus 2.42 then keeps only the
+     * native part: the _bucket series of that histogram vanish from it,
+     * which breaks dashboards built on them. Hence 0, off, by default.
+     * Every other format is unchanged. Costs each socket that records
+     * latency 4 KiB, and each sample a few instructions (README). */
+    int native_histograms;
+    /* The native schema exposed: -4..8 would be Prometheus's range; this
+     * library records at schema 3 (8 buckets per power of two, each
+     * 9.05% wide) and exposes 3, 2, 1, -1 .. -4 by merging buckets.
+     * 0 means the default, 3; ZMQOBS_NATIVE_SCHEMA_0 asks for schema 0
+     * (one bucket per power of two). Anything else is EINVAL. */
+    int native_schema;
 } zmqobs_options_t;
+
+/* options.native_schema for schema 0 (0 in the field means 3). */
+#define ZMQOBS_NATIVE_SCHEMA_0 (-128)
 
 /* Fills *opts with the defaults. Returns 0, or -1 with EINVAL for NULL. */
 ZMQOBS_EXPORT int zmqobs_options_init (zmqobs_options_t *opts);
@@ -715,7 +734,12 @@ typedef enum zmqobs_format {
     ZMQOBS_FORMAT_PROMETHEUS = 0, /* text 0.0.4 */
     ZMQOBS_FORMAT_OPENMETRICS,    /* OpenMetrics 1.0.0 */
     ZMQOBS_FORMAT_JSON,           /* one JSON object */
-    ZMQOBS_FORMAT_TEXT            /* a human report */
+    ZMQOBS_FORMAT_TEXT,           /* a human report */
+    /* Prometheus protobuf: io.prometheus.client.MetricFamily messages,
+     * each preceded by its length as a varint ("encoding=delimited").
+     * Binary: the output holds NUL bytes, and its length is the return
+     * value of zmqobs_format, never strlen. */
+    ZMQOBS_FORMAT_PROTOBUF
 } zmqobs_format_t;
 
 /* Writes every attached socket's metrics, the application metrics (see
@@ -732,7 +756,11 @@ ZMQOBS_EXPORT const char *zmqobs_content_type (zmqobs_format_t format);
 
 /* Picks the exposition format for an HTTP Accept header: OpenMetrics
  * 1.0.0 when the client prefers it (q-values respected), otherwise text
- * 0.0.4 (also for NULL, empty or unparsable headers). Each format takes
+ * 0.0.4 (also for NULL, empty or unparsable headers). Protobuf only for
+ * a range application/vnd.google.protobuf that names both
+ * proto=io.prometheus.client.MetricFamily and encoding=delimited (no
+ * wildcard selects a binary format), when its q is the highest (on
+ * equal q, as below). Each format takes
  * the q of the most specific range that matches it; on equal q the more
  * specific match wins, then the range listed first; a wildcard covering
  * both (a star/star range) gives 0.0.4. Any thread. */
@@ -937,6 +965,64 @@ ZMQOBS_EXPORT int zmqobs_serve_stop (zmqobs_t *self);
  * plain-text reason per socket into it with snprintf semantics. Returns -1
  * with EINVAL for NULL self. Any thread. */
 ZMQOBS_EXPORT int zmqobs_ready (zmqobs_t *self, char *reason, size_t size);
+
+/* ------------------------------------------------------------------------
+ * OTLP push to OpenTelemetry collectors
+ *
+ * Every metric as one OTLP/JSON ExportMetricsServiceRequest, sent with an
+ * HTTP/1.1 POST (Content-Type: application/json) to a collector's OTLP/HTTP
+ * receiver, e.g. "http://127.0.0.1:4318/v1/metrics". Mapping: one
+ * resource whose attributes are the constant labels, the one named
+ * "service" as service.name; scope "libzmqobs". Counters are monotonic
+ * cumulative sums named without _total, starting at the attach, the
+ * metric's creation or the process start; gauges are gauges; the latency
+ * histogram is a cumulative explicit-bucket histogram and, with
+ * native_histograms, also zmq_message_latency_exponential_seconds, an
+ * exponential histogram of the same native buckets (scale = the schema);
+ * the window quantiles are a summary. socket, type and the other labels
+ * of a series are its data point's attributes.
+ *
+ * URLs: "http://HOST[:PORT][/PATH]" with HOST an IPv4 address, localhost
+ * or a bracketed IPv6 address (names are not resolved: no resolver call
+ * may block). Plain HTTP only: https:// is ENOTSUP (TLS would need a TLS
+ * library linked in, certificate and key options, and the handshake driven
+ * without blocking like the rest of the push; see the README).
+ *
+ * A push connects without blocking and gives up after 2 s in all
+ * (connect, send, status line); any 2xx status is success. Each failed
+ * push counts in zmqobs_otlp_push_failures_total (with the observer's
+ * prefix and constant labels), an application counter that the first
+ * push or zmqobs_otlp_start creates, shown in every format. Since every
+ * value is cumulative, the next push that gets through carries every
+ * count: a failure delays data, it does not lose it.
+ * ---------------------------------------------------------------------- */
+
+/* Sends one request now, on the calling thread, and waits for the answer
+ * (2 s at most): for a host that pushes at moments of its own choosing,
+ * off its hot path. Returns 0 (a 2xx answer), or -1 with errno EINVAL
+ * (NULL obs, malformed url), ENOTSUP (https), ECONNREFUSED (nobody
+ * listens), ETIMEDOUT (no answer in time), ECONNRESET (closed before
+ * answering), EPROTO (an answer other than 2xx, or not HTTP), ENOMEM, or
+ * another errno of socket(2) or connect(2) (ENETUNREACH, EMFILE, ...).
+ * Any thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_push (zmqobs_t *obs, const char *url);
+
+/* Pushes every interval_ms (10 ms or more) from a thread of the
+ * observer's own, never the host's nor the loop's: a collector that is
+ * down, slow or silent costs the host nothing. A failed push is retried
+ * after 250 ms, then twice as long each time, never later than the
+ * interval. Returns 0, or -1 with errno EINVAL (NULL obs, interval below
+ * 10 ms, malformed url), ENOTSUP (https), EALREADY (already pushing;
+ * zmqobs_otlp_stop first), ENOSPC or EEXIST (the failure counter cannot
+ * be created: ZMQOBS_METRICS_MAX application metrics exist, or the host
+ * made one of that name), ENOMEM, or an errno of pthread_create. Any
+ * thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_start (zmqobs_t *obs, const char *url, unsigned interval_ms);
+
+/* Stops the periodic push and joins its thread (a push in progress is
+ * abandoned within 100 ms). zmqobs_destroy does it too. Returns 0, or -1
+ * with errno EINVAL (NULL obs) or ENOTCONN (not pushing). Any thread. */
+ZMQOBS_EXPORT int zmqobs_otlp_stop (zmqobs_t *obs);
 
 /* ------------------------------------------------------------------------
  * Configuration from the environment

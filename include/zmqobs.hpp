@@ -166,7 +166,8 @@ enum class format {
     prometheus = ZMQOBS_FORMAT_PROMETHEUS,   // text 0.0.4
     openmetrics = ZMQOBS_FORMAT_OPENMETRICS, // OpenMetrics 1.0.0
     json = ZMQOBS_FORMAT_JSON,               // one JSON object
-    text = ZMQOBS_FORMAT_TEXT                // a human report
+    text = ZMQOBS_FORMAT_TEXT,               // a human report
+    protobuf = ZMQOBS_FORMAT_PROTOBUF        // Prometheus delimited protobuf (binary)
 };
 
 // The HTTP Content-Type of a format (never null).

@@ -21,6 +21,10 @@
  * Then: the higher q wins; on equal q the more specific match wins; then
  * the range listed first; a single wildcard covering both, or no match at
  * all, gives text 0.0.4. A q of 0 for OpenMetrics always gives 0.0.4.
+ * Protobuf (application/vnd.google.protobuf) matches only a range with
+ * both proto=io.prometheus.client.MetricFamily and encoding=delimited
+ * and no other proto or encoding; it then competes with the text format
+ * chosen by the same rules.
  * ---------------------------------------------------------------------- */
 
 static int is_tchar (unsigned char ch)
@@ -84,9 +88,23 @@ static void consider (match_t *m, int spec, int q, size_t idx)
     }
 }
 
+/* The choice between the two text formats. */
+static zmqobs_format_t text_format (const match_t *om, const match_t *text)
+{
+    if (om->spec < 0 || om->q == 0)
+        return ZMQOBS_FORMAT_PROMETHEUS;
+    if (text->spec < 0 || om->q > text->q)
+        return ZMQOBS_FORMAT_OPENMETRICS;
+    if (om->q < text->q)
+        return ZMQOBS_FORMAT_PROMETHEUS;
+    if (om->spec != text->spec)
+        return om->spec > text->spec ? ZMQOBS_FORMAT_OPENMETRICS : ZMQOBS_FORMAT_PROMETHEUS;
+    return om->idx < text->idx ? ZMQOBS_FORMAT_OPENMETRICS : ZMQOBS_FORMAT_PROMETHEUS;
+}
+
 zmqobs_format_t zmqobs__format_from_accept_n (const char *s, size_t n)
 {
-    match_t om = {-1, 0, 0}, text = {-1, 0, 0};
+    match_t om = {-1, 0, 0}, text = {-1, 0, 0}, pb = {-1, 0, 0};
     size_t i = 0, idx = 0;
     if (!s)
         n = 0;
@@ -114,6 +132,7 @@ zmqobs_format_t zmqobs__format_from_accept_n (const char *s, size_t n)
         int version = 0; /* 0 none, 1 ours, -1 another */
         const char *ver = NULL;
         size_t ver_len = 0;
+        int pb_params = 0; /* protobuf: 1 proto=..MetricFamily, 2 encoding=delimited */
         while (ok) {
             while (i < n && is_ows (s[i]))
                 i++;
@@ -167,6 +186,14 @@ zmqobs_format_t zmqobs__format_from_accept_n (const char *s, size_t n)
             } else if (token_eq (s + p0, p1 - p0, "version")) {
                 ver = s + v0;
                 ver_len = v1 - v0;
+            } else if (token_eq (s + p0, p1 - p0, "proto")) {
+                /* a protobuf package name is case-sensitive */
+                if (v1 - v0 == 33 && memcmp (s + v0, "io.prometheus.client.MetricFamily", 33) == 0)
+                    pb_params |= 1;
+                else
+                    pb_params |= 4;
+            } else if (token_eq (s + p0, p1 - p0, "encoding")) {
+                pb_params |= token_eq (s + v0, v1 - v0, "delimited") ? 2 : 4;
             }
         }
         if (!ok) {
@@ -192,7 +219,10 @@ zmqobs_format_t zmqobs__format_from_accept_n (const char *s, size_t n)
         } else if (token_eq (type, tl, "application")) {
             if (token_eq (sub, sl, "*"))
                 consider (&om, 1, q, idx);
-            else if (token_eq (sub, sl, "openmetrics-text")) {
+            else if (token_eq (sub, sl, "vnd.google.protobuf")) {
+                if (pb_params == 3)
+                    consider (&pb, 3, q, idx);
+            } else if (token_eq (sub, sl, "openmetrics-text")) {
                 version = !ver ? 0 : token_eq (ver, ver_len, "1.0.0") ? 1 : -1;
                 if (version >= 0)
                     consider (&om, 2 + version, q, idx);
@@ -208,15 +238,19 @@ zmqobs_format_t zmqobs__format_from_accept_n (const char *s, size_t n)
         }
         idx++;
     }
-    if (om.spec < 0 || om.q == 0)
-        return ZMQOBS_FORMAT_PROMETHEUS;
-    if (text.spec < 0 || om.q > text.q)
-        return ZMQOBS_FORMAT_OPENMETRICS;
-    if (om.q < text.q)
-        return ZMQOBS_FORMAT_PROMETHEUS;
-    if (om.spec != text.spec)
-        return om.spec > text.spec ? ZMQOBS_FORMAT_OPENMETRICS : ZMQOBS_FORMAT_PROMETHEUS;
-    return om.idx < text.idx ? ZMQOBS_FORMAT_OPENMETRICS : ZMQOBS_FORMAT_PROMETHEUS;
+    zmqobs_format_t f = text_format (&om, &text);
+    /* protobuf only when asked for by name, with a q above 0, and
+     * preferred to the text format chosen (same rules) */
+    const match_t *t = f == ZMQOBS_FORMAT_OPENMETRICS ? &om : &text;
+    if (pb.spec < 0 || pb.q == 0)
+        return f;
+    if (t->spec < 0 || pb.q > t->q)
+        return ZMQOBS_FORMAT_PROTOBUF;
+    if (pb.q < t->q)
+        return f;
+    if (pb.spec != t->spec)
+        return pb.spec > t->spec ? ZMQOBS_FORMAT_PROTOBUF : f;
+    return pb.idx < t->idx ? ZMQOBS_FORMAT_PROTOBUF : f;
 }
 
 zmqobs_format_t zmqobs_format_from_accept (const char *accept)

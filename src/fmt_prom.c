@@ -14,6 +14,7 @@
  */
 #include "fmt_common.h"
 
+#include "exemplar.h"
 #include "fmt_app.h"
 #include "fmt_peers.h"
 
@@ -49,6 +50,7 @@ typedef struct {
     char le[ZMQOBS_BUCKETS_MAX][48];
     size_t le_len[ZMQOBS_BUCKETS_MAX];
     const zmqobs_stats_t *st;      /* the current socket's snapshot */
+    const zmqobs_socket_t *sock;   /* the current socket */
     zmqobs_socket_t *const *socks; /* the scrape's pinned sockets */
     size_t nsocks;
     unsigned yield_at; /* series written since the last yield */
@@ -115,7 +117,8 @@ static void prom_process_labels (prom_t *c)
 }
 
 /* One sample line: name, labels, extra labels, value. extra is at most
- * 96 bytes and val at most 40 by construction. */
+ * 96 bytes and val at most 40 by construction, or 24 plus an exemplar
+ * (ZMQOBS__EXEMPLAR_TEXT_MAX). */
 static void prom_line (prom_t *c, const char *name, size_t name_len, const char *extra,
                        size_t extra_len, const char *val, size_t val_len, int process)
 {
@@ -131,7 +134,7 @@ static void prom_line (prom_t *c, const char *name, size_t name_len, const char 
         }
     } else
         zmqobs__put (&c->o, c->lbl, c->lbl_len);
-    char t[160];
+    char t[320];
     size_t n = extra_len;
     memcpy (t, extra, extra_len);
     if (!process || c->obs->label_count || extra_len)
@@ -328,12 +331,18 @@ static void prom_histogram (prom_t *c, char names[4][NAME_BUF], const size_t len
 {
     const zmqobs_stats_t *st = c->st;
     uint64_t cum = 0;
+    /* OpenMetrics: a bucket's exemplar follows its count */
+    char v[24 + ZMQOBS__EXEMPLAR_TEXT_MAX];
     for (uint32_t i = 0; i < st->bucket_count; i++) {
         cum += st->buckets[i];
-        prom_line_u64 (c, names[0], lens[0], c->le[i], c->le_len[i], cum);
+        size_t vl = zmqobs__fmt_u64 (v, cum);
+        vl += c->om ? zmqobs__exemplar_om (c->sock, i, v + vl) : 0;
+        prom_line (c, names[0], lens[0], c->le[i], c->le_len[i], v, vl, 0);
     }
     cum += st->buckets[st->bucket_count];
-    prom_line_u64 (c, names[0], lens[0], ",le=\"+Inf\"", 10, cum);
+    size_t vl = zmqobs__fmt_u64 (v, cum);
+    vl += c->om ? zmqobs__exemplar_om (c->sock, st->bucket_count, v + vl) : 0;
+    prom_line (c, names[0], lens[0], ",le=\"+Inf\"", 10, v, vl, 0);
     /* _count is the +Inf bucket: both come from the same reads */
     prom_line_u64 (c, names[1], lens[1], "", 0, cum);
     char num[48];
@@ -408,6 +417,7 @@ static void prom_sockets (prom_t *c)
             c->st = &s->scrape;
             if (fam == F_PROXY_IN_FLIGHT && !s->scrape.proxy)
                 continue;
+            c->sock = s;
             prom_socket_labels (c, s);
             if (f->kind == HISTOGRAM)
                 prom_histogram (c, names, lens);

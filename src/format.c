@@ -7,6 +7,7 @@
  */
 #include "fmt_common.h"
 #include "fmt_peers.h"
+#include "fmt_proto.h"
 
 #include "registry.h"
 
@@ -31,6 +32,8 @@ static void write_scrape (zmqobs_out_t *o, zmqobs_t *self, zmqobs_socket_t *cons
         zmqobs__fmt_peers_doc (o, socks, n);
     else if (w->fmt == ZMQOBS_FORMAT_PROMETHEUS || w->fmt == ZMQOBS_FORMAT_OPENMETRICS)
         zmqobs__fmt_prom (o, self, w->fmt == ZMQOBS_FORMAT_OPENMETRICS, socks, n, w->p);
+    else if (w->fmt == ZMQOBS_FORMAT_PROTOBUF)
+        zmqobs__fmt_proto (o, self, socks, n, w->p);
     else if (w->fmt == ZMQOBS_FORMAT_JSON)
         zmqobs__fmt_json (o, self, socks, n, w->p, &st);
     else
@@ -61,7 +64,7 @@ static int scrape (zmqobs_t *self, const scrape_t *w, char *buf, size_t size)
 
 int zmqobs_format (zmqobs_t *self, zmqobs_format_t format, char *buf, size_t size)
 {
-    if (!self || (!buf && size > 0) || (unsigned) format > ZMQOBS_FORMAT_TEXT) {
+    if (!self || (!buf && size > 0) || (unsigned) format > ZMQOBS_FORMAT_PROTOBUF) {
         errno = EINVAL;
         return -1;
     }
@@ -86,6 +89,9 @@ const char *zmqobs_content_type (zmqobs_format_t format)
         return "application/json";
     case ZMQOBS_FORMAT_TEXT:
         return "text/plain; charset=utf-8";
+    case ZMQOBS_FORMAT_PROTOBUF:
+        return "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+               "encoding=delimited";
     case ZMQOBS_FORMAT_PROMETHEUS:
         break;
     }

@@ -34,6 +34,7 @@ void zmqobs__metrics_init (zmqobs_socket_t *s, const zmqobs_t *obs, int type)
     zmqobs_hot_t *h = &s->hot;
     s->type = type;
     h->ring = NULL; /* allocated by the first sample: see first_sample */
+    h->native = NULL; /* likewise, with native_histograms */
     h->ring_mask = obs->ring_capacity - 1;
     /* bounds and lookup table copied into the hot block: the record path
      * then reaches them without loading a pointer */
@@ -250,6 +251,10 @@ void zmqobs__metrics_fini (zmqobs_socket_t *s)
     s->hot.ring = NULL;
     zmqobs__peers_free (s->peers);
     s->peers = NULL;
+    zmqobs__free (s->hot.native);
+    s->hot.native = NULL;
+    zmqobs__free (s->exemplars);
+    s->exemplars = NULL;
 }
 
 static zmqobs_hot_bucket_t *bucket_of (zmqobs_hot_t *h, uint64_t ns)
@@ -286,61 +291,86 @@ static inline void shared_ring (zmqobs_socket_t *s, uint64_t *ring, uint64_t ns)
     __atomic_fetch_add (&s->hot.ring_head, 1, __ATOMIC_RELEASE);
 }
 
-/* A sample that finds no ring: the socket's first, normally. The ring is
- * allocated here, so that sockets that never record latency pay nothing
- * for it. With latency_shared several threads can get here at once: each
- * allocates, one compare-and-swap publishes, the others free theirs. It
- * is zeroed: a shared writer may publish its sample before a slower one
- * has filled the slot it claimed earlier, and the window then reads a
- * zero there, as it did when the ring was part of the socket block. If
- * the allocation fails the sample counts in the histogram only, and the
- * next sample comes here again. */
+/* Publishes a zeroed array of n counts at *slot unless one is there, and
+ * returns the one in place (NULL if none and the allocation failed).
+ * With latency_shared several threads can get here at once: each
+ * allocates, one compare-and-swap publishes, the others free theirs. */
+static uint64_t *publish_zeroed (uint64_t **slot, size_t n)
+{
+    /* acquire: pairs with the CAS below of another thread */
+    uint64_t *cur = __atomic_load_n (slot, __ATOMIC_ACQUIRE);
+    if (cur)
+        return cur;
+    uint64_t *fresh = zmqobs__calloc (n, sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    /* release on success: publishes the zeroed array (snapshots and
+     * other writers load it with acquire); acquire on failure: the
+     * winner's array, zeroed before it was published */
+    if (__atomic_compare_exchange_n (slot, &cur, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return fresh;
+    zmqobs__free (fresh);
+    return cur;
+}
+
+/* The native slot of ns (zmqobs_inline.h explains the tables). */
+static inline unsigned native_slot (uint64_t ns)
+{
+    return (unsigned) zmqobs_i_native_slot (ns, 63u ^ (uint64_t) __builtin_clzll (ns | 1));
+}
+
+/* A sample that finds no ring (or, with native_histograms, no native
+ * buckets): the socket's first, normally. They are allocated here, so
+ * that sockets that never record latency pay nothing for them. They are
+ * zeroed: a shared writer may publish its sample before a slower one has
+ * filled the slot it claimed earlier, and the window then reads a zero
+ * there, as it did when the ring was part of the socket block. If an
+ * allocation fails the sample counts in what exists (the classic
+ * histogram always), and the next sample comes here again. */
 static __attribute__ ((noinline)) void first_sample (zmqobs_socket_t *s, uint64_t ns)
 {
     zmqobs_hot_t *h = &s->hot;
-    uint64_t *ring = NULL;
-    uint64_t *fresh = zmqobs__calloc ((size_t) h->ring_mask + 1, sizeof *fresh);
-    if (fresh) {
-        /* release on success: publishes the zeroed ring (snapshots and
-         * other writers load it with acquire); acquire on failure: the
-         * winner's ring, zeroed before it was published */
-        if (__atomic_compare_exchange_n (&h->ring, &ring, fresh, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-            ring = fresh;
-        else
-            zmqobs__free (fresh);
-    }
+    uint64_t *ring = publish_zeroed (&h->ring, (size_t) h->ring_mask + 1);
+    uint64_t *nat = s->obs->native ? publish_zeroed (&h->native, ZMQOBS_I_NATIVE_SLOTS) : NULL;
     if (!s->obs->latency_shared) {
         /* owner thread: the only reader and writer of slow */
-        if (ring) {
+        if (ring && (nat || !s->obs->native)) {
             h->slow = 0; /* from now on the inline path does it all */
             zmqobs_record_latency (s, ns);
         } else {
             zmqobs_hot_bucket_t *b = bucket_of (h, ns);
             ZMQOBS_I_BUMP (&b->count, 1);
             ZMQOBS_I_BUMP_SAT (&h->hist_sum, ns);
+            if (nat)
+                ZMQOBS_I_BUMP (&nat[native_slot (ns)], 1);
         }
         return;
     }
     shared_histogram (h, ns);
+    if (nat)
+        ADD (&nat[native_slot (ns)], 1);
     if (ring)
         shared_ring (s, ring, ns);
 }
 
 /* The out-of-line latency record: every sample of a latency_shared
- * socket, and those of an owner-thread socket while it has no ring. An
- * owner-thread socket clears slow as soon as its ring exists, so a ring
- * found here means latency_shared. */
+ * socket, and those of an owner-thread socket while it has no ring (or
+ * no native buckets it needs). An owner-thread socket clears slow as
+ * soon as it has both, so finding them here means latency_shared. */
 void zmqobs_i_latency_slow (zmqobs_socket_t *s, uint64_t ns)
 {
-    /* acquire: pairs with the CAS that published the ring, so that its
-     * zeroing happens before this thread's store into it */
+    /* acquire: pairs with the CAS that published the ring (or the native
+     * buckets), so that its zeroing happens before this thread's store
+     * into it */
     uint64_t *ring = __atomic_load_n (&s->hot.ring, __ATOMIC_ACQUIRE);
-    if (ZMQOBS_UNLIKELY (!ring)) {
+    uint64_t *nat = __atomic_load_n (&s->hot.native, __ATOMIC_ACQUIRE);
+    if (ZMQOBS_UNLIKELY (!ring || (!nat && s->obs->native))) {
         first_sample (s, ns);
         return;
     }
     shared_histogram (&s->hot, ns);
+    if (nat)
+        ADD (&nat[native_slot (ns)], 1);
     shared_ring (s, ring, ns);
 }
 

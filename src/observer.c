@@ -8,6 +8,7 @@
 #include "eventlog.h"
 #include "http.h"
 #include "monitor.h"
+#include "otlp.h"
 #include "metrics.h"
 #include "recent.h"
 #include "registry.h"
@@ -69,6 +70,13 @@ static int apply_options (zmqobs_t *obs, const zmqobs_options_t *in)
         o->latency_sample_every ? o->latency_sample_every : ZMQOBS_DEFAULT_SAMPLE_EVERY;
     obs->sample_every = every == ZMQOBS_SAMPLE_NEVER ? 0 : every;
     obs->latency_shared = o->latency_shared != 0;
+    obs->native = o->native_histograms != 0;
+    obs->native_schema = o->native_schema == 0                        ? 3
+                         : o->native_schema == ZMQOBS_NATIVE_SCHEMA_0 ? 0
+                                                                      : o->native_schema;
+    if (o->native_schema != 0 && o->native_schema != ZMQOBS_NATIVE_SCHEMA_0
+        && (o->native_schema < -4 || o->native_schema > 3))
+        goto invalid;
 
     const uint64_t *bounds = o->buckets_ns ? o->buckets_ns : default_bounds;
     size_t n = o->buckets_ns ? o->bucket_count : sizeof default_bounds / sizeof default_bounds[0];
@@ -227,6 +235,7 @@ void zmqobs_destroy (zmqobs_t **self_p)
             break;
         zmqobs_detach (&s);
     }
+    zmqobs__otlp_fini (obs);
     zmqobs__http_fini (obs);
     zmqobs__monitor_fini (obs);
     free_observer (obs);

@@ -150,6 +150,9 @@ struct zmqobs_socket {
     /* quantile cache: valid when ring_head equals cached_head */
     uint64_t cached_head;
     zmqobs_window_t cached_window;
+    /* the latest exemplar per classic latency bucket (exemplar.h);
+     * allocated by the first one, NULL until then */
+    struct zmqobs_exemplar_slot *exemplars;
 };
 
 /* ------------------------------------------------------------------------
@@ -229,6 +232,13 @@ struct zmqobs_observer { /* zmqobs_t; see zmqobs.h for the tag */
      * zmqobs_new, freed with the observer) */
     int status_page;
     struct zmqobs_recent *recent;
+    /* options.native_histograms and the schema exposed (-4..3) */
+    int native;
+    int native_schema;
+    /* OTLP push (otlp.c): the periodic pusher, NULL when stopped, and the
+     * failure counter, created by the first push */
+    struct zmqobs_otlp *otlp;
+    struct zmqobs_metric *otlp_failures;
 };
 
 #endif /* ZMQOBS_PRIVATE_H */

@@ -672,7 +672,7 @@ START_TEST (test_bad_arguments)
     ck_assert_int_eq (zmqobs_format (obs, ZMQOBS_FORMAT_PROMETHEUS, NULL, 10), -1);
     ck_assert_int_eq (errno, EINVAL);
     errno = 0;
-    ck_assert_int_eq (zmqobs_format (obs, (zmqobs_format_t) 4, buf, sizeof buf), -1);
+    ck_assert_int_eq (zmqobs_format (obs, (zmqobs_format_t) (ZMQOBS_FORMAT_PROTOBUF + 1), buf, sizeof buf), -1);
     ck_assert_int_eq (errno, EINVAL);
     errno = 0;
     ck_assert_int_eq (zmqobs_format (obs, (zmqobs_format_t) -1, buf, sizeof buf), -1);
@@ -833,6 +833,9 @@ START_TEST (test_accept)
         {";;;,,,///", ZMQOBS_FORMAT_PROMETHEUS},
         {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
          "encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3",
+         ZMQOBS_FORMAT_PROTOBUF},
+        {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;"
+         "encoding=text;q=0.7,text/plain;version=0.0.4;q=0.3",
          ZMQOBS_FORMAT_PROMETHEUS},
         {"\t application/openmetrics-text \t; \tq=0.9 \t", ZMQOBS_FORMAT_OPENMETRICS},
         {"*/openmetrics-text", ZMQOBS_FORMAT_PROMETHEUS},

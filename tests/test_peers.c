@@ -194,6 +194,12 @@ START_TEST (test_routing_id_exact)
     ck_assert_int_gt (zmqobs_format (f.obs, ZMQOBS_FORMAT_TEXT, buf, sizeof buf), 0);
     ck_assert (contains (buf, "\n  peers           6 tracked (at most 16, by routing_id)\n"));
     ck_assert (contains (buf, "\n    \"w2\" received 10 msgs, sent 10 msgs\n"));
+    /* protobuf: the families, and a peer's label pair */
+    int plen = zmqobs_format (f.obs, ZMQOBS_FORMAT_PROTOBUF, buf, sizeof buf);
+    ck_assert_int_gt (plen, 0);
+    ck_assert_ptr_nonnull (memmem (buf, (size_t) plen, "zmq_peer_messages_received_total", 32));
+    ck_assert_ptr_nonnull (memmem (buf, (size_t) plen, "zmq_peers_tracked", 17));
+    ck_assert_ptr_nonnull (memmem (buf, (size_t) plen, "\x0a\x04peer\x12\x02w2", 10));
     int len = zmqobs_peers_json (f.obs, buf, sizeof buf);
     ck_assert_int_gt (len, 0);
     ck_assert_int_eq ((int) strlen (buf), len);

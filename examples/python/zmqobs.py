@@ -131,6 +131,8 @@ class Options(ctypes.Structure):
         ("service", ctypes.c_char_p),
         ("event_log", ctypes.c_char_p),
         ("no_status_page", _int),
+        ("native_histograms", _int),
+        ("native_schema", _int),
     ]
 
 

@@ -8,8 +8,9 @@
  *    wall time measured by alternating raw and wrapped repetitions;
  *  - the same for a REQ/REP loop with automatic latency at the default
  *    sampling;
- *  - instructions and ns per zmqobs_record_latency (owner thread, and
- *    shared mode), also while another thread takes snapshots;
+ *  - instructions and ns per zmqobs_record_latency (owner thread, shared
+ *    mode, and with native_histograms on), also while another thread
+ *    takes snapshots;
  *  - prometheus-cpp's Counter::Increment and Histogram::Observe measured the
  *    same way when build/bench/bench_promcpp exists;
  *  - memory per attached socket.
@@ -108,11 +109,12 @@ static void loop_record (zmqobs_socket_t *s, long n)
     sink = v;
 }
 
-static zmqobs_t *make_observer (int shared)
+static zmqobs_t *make_observer (int shared, int native)
 {
     zmqobs_options_t o;
     zmqobs_options_init (&o);
     o.latency_shared = shared;
+    o.native_histograms = native;
     o.no_process_metrics = 1;
     zmqobs_t *ob = zmqobs_new (ctx, &o);
     if (!ob) {
@@ -125,7 +127,7 @@ static zmqobs_t *make_observer (int shared)
 static int run_loop (const char *kind, long n)
 {
     ctx = zmq_ctx_new ();
-    obs = make_observer (strcmp (kind, "record_shared") == 0);
+    obs = make_observer (strcmp (kind, "record_shared") == 0, strcmp (kind, "record_native") == 0);
     pair_t p;
     if (!strcmp (kind, "pair_raw") || !strcmp (kind, "pair_wrapped")) {
         open_pair (&p, ZMQ_PAIR, ZMQ_PAIR, "inproc://bench");
@@ -136,7 +138,7 @@ static int run_loop (const char *kind, long n)
         loop_reqrep (&p, n, !strcmp (kind, "reqrep_wrapped"));
         close_pair (&p);
     } else if (!strcmp (kind, "record") || !strcmp (kind, "record_shared")
-               || !strcmp (kind, "record_baseline")) {
+               || !strcmp (kind, "record_native") || !strcmp (kind, "record_baseline")) {
         void *sock = zmq_socket (ctx, ZMQ_PAIR);
         zmqobs_socket_t *s = strcmp (kind, "record_baseline") ? zmqobs_attach (obs, sock, "r")
                                                               : NULL;
@@ -240,10 +242,13 @@ static void report_instructions (const char *self)
     double base = bench_instr_per_op (self, "record_baseline", 1000000, 5000000);
     double rec = bench_instr_per_op (self, "record", 1000000, 5000000);
     double recs = bench_instr_per_op (self, "record_shared", 1000000, 5000000);
+    double recn = bench_instr_per_op (self, "record_native", 1000000, 5000000);
     printf ("zmqobs_record_latency, instructions per call (loop's own %.1f subtracted):\n",
             base);
     printf ("  owner thread               %8.1f\n", rec - base);
     printf ("  latency_shared (atomic)    %8.1f\n", recs - base);
+    printf ("  native_histograms on       %8.1f   (+%.1f for the native bucket)\n", recn - base,
+            recn - rec);
 }
 
 static void report_promcpp (const char *self)
@@ -285,7 +290,7 @@ int main (int argc, char **argv)
     report_instructions (argv[0]);
 
     ctx = zmq_ctx_new ();
-    obs = make_observer (0);
+    obs = make_observer (0, 0);
     double raw, wr;
     time_alternating (0, 200000, 11, &raw, &wr);
     printf ("PAIR wall time, median of 11 alternating reps of 200k messages:\n");

@@ -57,7 +57,8 @@ static zmqobs_format_t pick (const uint8_t *data, size_t size)
         memcpy (copy, data, size);
     zmqobs_format_t f = zmqobs__format_from_accept_n (copy, size);
     free (copy);
-    CHECK (f == ZMQOBS_FORMAT_PROMETHEUS || f == ZMQOBS_FORMAT_OPENMETRICS);
+    CHECK (f == ZMQOBS_FORMAT_PROMETHEUS || f == ZMQOBS_FORMAT_OPENMETRICS
+           || f == ZMQOBS_FORMAT_PROTOBUF);
     return f;
 }
 

@@ -63,7 +63,8 @@ static int parse (const uint8_t *data, size_t len, zmqobs_http_request_t *req)
             CHECK (within (req->accept, req->accept_len, buf, (size_t) rc));
             CHECK (memchr (req->accept, '\n', req->accept_len) == NULL);
             zmqobs_format_t f = zmqobs__format_from_accept_n (req->accept, req->accept_len);
-            CHECK (f == ZMQOBS_FORMAT_PROMETHEUS || f == ZMQOBS_FORMAT_OPENMETRICS);
+            CHECK (f == ZMQOBS_FORMAT_PROMETHEUS || f == ZMQOBS_FORMAT_OPENMETRICS
+                   || f == ZMQOBS_FORMAT_PROTOBUF);
         } else
             CHECK (req->accept_len == 0);
         CHECK (req->header_count <= ZMQOBS__HTTP_HEADERS_MAX);
