@@ -85,9 +85,12 @@ typedef struct {
     unsigned long answered;
 } worker_t;
 
+/* Workers stop when main tells them, after the proxy returned: a worker
+ * that left on the signal itself could leave the proxy blocked in a send
+ * to a backend with no peer. */
 static int stopping (worker_t *w)
 {
-    return interrupted || __atomic_load_n (&w->stop, __ATOMIC_ACQUIRE);
+    return __atomic_load_n (&w->stop, __ATOMIC_ACQUIRE);
 }
 
 static void sleep_us (long us)

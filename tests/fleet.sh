@@ -54,10 +54,27 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/zmqobs-fleet.XXXXXX")
 tag="zf$$"
 pids=()
 namespaces=()
+alive() { # PID: running (not gone, not a zombie waiting to be reaped)
+    local st
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $st != Z* ]]
+}
 cleanup() {
     local p ns
     for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    # bounded: whatever has not stopped 10 s after SIGTERM gets SIGKILL
+    local waited=0
+    for p in "${pids[@]}"; do
+        while alive "$p" && [ $waited -lt 100 ]; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if alive "$p"; then
+            echo "fleet: pid $p still running 10 s after SIGTERM, killed" >&2
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+        wait "$p" 2>/dev/null || true
+    done
     for ns in "${namespaces[@]}"; do
         # anything still inside is ours: it was started in a namespace made here
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
