@@ -84,3 +84,28 @@ void zmqobs__fmt_peers_doc (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size
     }
     ZMQOBS__PUT_LIT (o, "]}\n");
 }
+
+int zmqobs__peers_snap_all (zmqobs_socket_t *const *socks, size_t n)
+{
+    int any = 0;
+    for (size_t i = 0; i < n; i++)
+        if (socks[i]->peers) {
+            zmqobs__peers_snap (socks[i]->peers);
+            any = 1;
+        }
+    return any;
+}
+
+uint64_t zmqobs__peer_value (const zmqobs_peer_stats_t *d, int fam)
+{
+    switch (fam) {
+    case PF_MSGS_RECV:
+        return d->msgs_received;
+    case PF_MSGS_SENT:
+        return d->msgs_sent;
+    case PF_BYTES_RECV:
+        return d->bytes_received;
+    default:
+        return d->bytes_sent;
+    }
+}

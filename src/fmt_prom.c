@@ -435,13 +435,7 @@ static void prom_sockets (prom_t *c)
  * is copied once per scrape into its scratch, which every family reads. */
 static void prom_peers (prom_t *c)
 {
-    int any = 0;
-    for (size_t i = 0; i < c->nsocks; i++)
-        if (c->socks[i]->peers) {
-            zmqobs__peers_snap (c->socks[i]->peers);
-            any = 1;
-        }
-    if (!any)
+    if (!zmqobs__peers_snap_all (c->socks, c->nsocks))
         return;
     for (int fam = 0; fam < PF_COUNT; fam++) {
         const family_t *f = &zmqobs__peer_families[fam];
@@ -470,10 +464,7 @@ static void prom_peers (prom_t *c)
                 zmqobs__esc_label (&t, d->peer, strlen (d->peer));
                 zmqobs__put_c (&t, '"');
                 c->lbl_len = base + t.len;
-                uint64_t v = fam == PF_MSGS_RECV    ? d->msgs_received
-                             : fam == PF_MSGS_SENT  ? d->msgs_sent
-                             : fam == PF_BYTES_RECV ? d->bytes_received
-                                                    : d->bytes_sent;
+                uint64_t v = zmqobs__peer_value (d, fam);
                 prom_line_u64 (c, names[0], lens[0], "", 0, v);
                 if (c->om) {
                     char num[48];

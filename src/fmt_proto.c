@@ -17,12 +17,12 @@
 
 #include "appmetric.h"
 #include "exemplar.h"
+#include "fmt_peers.h"
 #include "peers.h"
 #include "pbwire.h"
 
 #include <math.h>
 #include <string.h>
-
 
 #define NAME_BUF 224
 
@@ -41,8 +41,8 @@ typedef struct {
     zmqobs_native_t nat; /* the current series' native buckets */
 } pc_t;
 
-static void family (pc_t *c, int prefixed, const char *base, const char *suffix,
-                    const char *help, int type)
+static void family (pc_t *c, int prefixed, const char *base, const char *suffix, const char *help,
+                    int type)
 {
     size_t n = 0;
     if (prefixed) {
@@ -134,8 +134,8 @@ static void socket_latency (pc_t *c, const zmqobs_socket_t *s)
         memset (&pex[i], 0, sizeof pex[i]);
         if (!zmqobs__exemplar_read (s, i, &ex[i]))
             continue;
-        pex[i] = (zmqobs_pb_exemplar_t){"trace_id", 8, ex[i].id, ex[i].len, secs (ex[i].ns),
-                                        ex[i].wall_ns};
+        pex[i] = (zmqobs_pb_exemplar_t) {"trace_id",   8, ex[i].id, ex[i].len, secs (ex[i].ns),
+                                         ex[i].wall_ns};
         any = 1;
     }
     zmqobs_pb_metric_t m;
@@ -236,8 +236,8 @@ static void socket_family (pc_t *c, int fam, const zmqobs_socket_t *s)
         for (unsigned i = 0; i < ZMQOBS_HANDSHAKE_SLOTS; i++) {
             if (!st->handshake_failures[i] || !zmqobs__handshake_names[i].name)
                 continue;
-            x[0] = label ("reason", zmqobs__handshake_names[i].name,
-                          zmqobs__handshake_names[i].len);
+            x[0] =
+                label ("reason", zmqobs__handshake_names[i].name, zmqobs__handshake_names[i].len);
             socket_value (c, s, C, (double) st->handshake_failures[i], x, 1);
         }
         break;
@@ -285,13 +285,7 @@ static int pb_type (enum kind k)
  * once per scrape into its scratch, "other" after the tracked peers. */
 static void peers (pc_t *c, zmqobs_socket_t *const *socks, size_t n)
 {
-    int any = 0;
-    for (size_t i = 0; i < n; i++)
-        if (socks[i]->peers) {
-            zmqobs__peers_snap (socks[i]->peers);
-            any = 1;
-        }
-    if (!any)
+    if (!zmqobs__peers_snap_all (socks, n))
         return;
     for (int fam = 0; fam < PF_COUNT; fam++) {
         const family_t *f = &zmqobs__peer_families[fam];
@@ -309,10 +303,7 @@ static void peers (pc_t *c, zmqobs_socket_t *const *socks, size_t n)
             for (size_t k = 0; k <= np; k++) { /* buf[np] is "other" */
                 const zmqobs_peer_stats_t *d = &buf[k];
                 zmqobs_pb_label_t x = label ("peer", d->peer, strlen (d->peer));
-                uint64_t v = fam == PF_MSGS_RECV    ? d->msgs_received
-                             : fam == PF_MSGS_SENT  ? d->msgs_sent
-                             : fam == PF_BYTES_RECV ? d->bytes_received
-                                                    : d->bytes_sent;
+                uint64_t v = zmqobs__peer_value (d, fam);
                 socket_value (c, s, ZMQOBS__PB_COUNTER, (double) v, &x, 1);
             }
         }
@@ -347,7 +338,7 @@ static void application (pc_t *c)
     {
         const zmqobs_app_family_t *f = ZMQOBS__CONTAINER (fl, zmqobs_app_family_t, link);
         int counter = f->kind == ZMQOBS__APP_COUNTER;
-        int type = counter                           ? ZMQOBS__PB_COUNTER
+        int type = counter                        ? ZMQOBS__PB_COUNTER
                    : f->kind == ZMQOBS__APP_GAUGE ? ZMQOBS__PB_GAUGE
                                                   : ZMQOBS__PB_HISTOGRAM;
         /* the name and help are the family's own, bounded by creation */
@@ -399,14 +390,16 @@ static void process (pc_t *c, const zmqobs__process_t *p)
         zmqobs_pb_metric_t m;
         memset (&m, 0, sizeof m);
         m.type = pb_type (f->kind);
-        static const size_t field[P_COUNT] = {
-            [P_CPU] = offsetof (zmqobs__process_t, cpu_ns),
-            [P_OPEN_FDS] = offsetof (zmqobs__process_t, open_fds),
-            [P_MAX_FDS] = offsetof (zmqobs__process_t, max_fds),
-            [P_VMEM] = offsetof (zmqobs__process_t, virtual_bytes),
-            [P_RSS] = offsetof (zmqobs__process_t, resident_bytes),
-            [P_START] = offsetof (zmqobs__process_t, start_time_ns),
-            [P_THREADS] = offsetof (zmqobs__process_t, threads)};
+        static const size_t field[P_COUNT] = {[P_CPU] = offsetof (zmqobs__process_t, cpu_ns),
+                                              [P_OPEN_FDS] = offsetof (zmqobs__process_t, open_fds),
+                                              [P_MAX_FDS] = offsetof (zmqobs__process_t, max_fds),
+                                              [P_VMEM] =
+                                                  offsetof (zmqobs__process_t, virtual_bytes),
+                                              [P_RSS] =
+                                                  offsetof (zmqobs__process_t, resident_bytes),
+                                              [P_START] =
+                                                  offsetof (zmqobs__process_t, start_time_ns),
+                                              [P_THREADS] = offsetof (zmqobs__process_t, threads)};
         uint64_t v;
         memcpy (&v, (const char *) p + field[i], sizeof v);
         m.value = i == P_CPU || i == P_START ? secs (v) : (double) v;
@@ -424,8 +417,8 @@ void zmqobs__fmt_proto (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *
     c.open = 0;
     c.nconsts = obs->label_count;
     for (size_t i = 0; i < obs->label_count; i++)
-        c.consts[i] = label (obs->label_names[i], obs->label_values[i],
-                             strlen (obs->label_values[i]));
+        c.consts[i] =
+            label (obs->label_names[i], obs->label_values[i], strlen (obs->label_values[i]));
     sockets (&c, socks, n);
     peers (&c, socks, n);
     application (&c);

@@ -24,6 +24,7 @@
  */
 #include "otlp_json.h"
 
+#include "fmt_peers.h"
 #include "peers.h"
 
 #include "appmetric.h"
@@ -101,8 +102,7 @@ static void metric (oj_t *c, int prefixed, const char *base, const char *help, c
     c->open = 0;
 }
 
-static const char *const kinds[] = {"sum", "gauge", "histogram", "summary",
-                                    "exponentialHistogram"};
+static const char *const kinds[] = {"sum", "gauge", "histogram", "summary", "exponentialHistogram"};
 enum { EXPONENTIAL = 4 };
 
 static void point_begin (oj_t *c, uint64_t start_ns)
@@ -118,8 +118,9 @@ static void point_begin (oj_t *c, uint64_t start_ns)
         put_lit (o, "\",\"description\":");
         zmqobs__put_json (o, c->help, strlen (c->help));
         put_lit (o, ",\"unit\":\"");
-        put_lit (o, strcmp (c->unit, "seconds") == 0 ? "s" : strcmp (c->unit, "bytes") == 0 ? "By"
-                                                                                             : "");
+        put_lit (o, strcmp (c->unit, "seconds") == 0 ? "s"
+                    : strcmp (c->unit, "bytes") == 0 ? "By"
+                                                     : "");
         put_lit (o, "\",\"");
         put_lit (o, kinds[c->kind]);
         put_lit (o, "\":{\"dataPoints\":[");
@@ -402,13 +403,7 @@ static void socket_family (oj_t *c, int fam, const zmqobs_socket_t *s)
  * began). Each table is copied once into its scratch. */
 static void peers (oj_t *c, zmqobs_socket_t *const *socks, size_t n)
 {
-    int any = 0;
-    for (size_t i = 0; i < n; i++)
-        if (socks[i]->peers) {
-            zmqobs__peers_snap (socks[i]->peers);
-            any = 1;
-        }
-    if (!any)
+    if (!zmqobs__peers_snap_all (socks, n))
         return;
     for (int fam = 0; fam < PF_COUNT; fam++) {
         const family_t *f = &zmqobs__peer_families[fam];
@@ -425,10 +420,7 @@ static void peers (oj_t *c, zmqobs_socket_t *const *socks, size_t n)
             }
             for (size_t k = 0; k <= np; k++) { /* buf[np] is "other" */
                 const zmqobs_peer_stats_t *d = &buf[k];
-                uint64_t v = fam == PF_MSGS_RECV    ? d->msgs_received
-                             : fam == PF_MSGS_SENT  ? d->msgs_sent
-                             : fam == PF_BYTES_RECV ? d->bytes_received
-                                                    : d->bytes_sent;
+                uint64_t v = zmqobs__peer_value (d, fam);
                 point_begin (c, 0);
                 socket_attrs (c, s, "peer", d->peer, NULL, NULL);
                 point_times (c, d->first_seen_ns);
@@ -542,8 +534,8 @@ void zmqobs__otlp_json (zmqobs_out_t *o, zmqobs_t *obs, zmqobs_socket_t *const *
     put_lit (o, "{\"resourceMetrics\":[{\"resource\":{\"attributes\":[");
     int first = 1;
     for (size_t i = 0; i < obs->label_count; i++) {
-        const char *key = strcmp (obs->label_names[i], "service") == 0 ? "service.name"
-                                                                        : obs->label_names[i];
+        const char *key =
+            strcmp (obs->label_names[i], "service") == 0 ? "service.name" : obs->label_names[i];
         attr (o, &first, key, obs->label_values[i], strlen (obs->label_values[i]));
     }
     put_lit (o, "]},\"scopeMetrics\":[{\"scope\":{\"name\":\"libzmqobs\",\"version\":\"");
