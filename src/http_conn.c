@@ -121,16 +121,63 @@ static int reserve_out (struct conn *c, size_t need)
     return 0;
 }
 
-/* GET or HEAD /metrics: the body is formatted straight into the slot's
- * buffer behind room for the head, then the head is written in front of
- * it, so the body is never copied. */
-/* /peers formats with zmqobs_peers_json; the format argument is unused */
-static int format_peers (zmqobs_t *obs, zmqobs_format_t fmt, char *buf, size_t size)
+/* What makes a body: snprintf semantics (the length it needs), or -1
+ * when it cannot be made. arg is the caller's (the format of /metrics). */
+typedef long body_fn (zmqobs_t *obs, int arg, char *buf, size_t size);
+
+/* Makes gen's body straight into the slot's buffer behind reserve bytes
+ * of room for the head (so the body is never copied), growing the buffer
+ * when it does not fit, from hint bytes when nonzero. Returns the body's
+ * length (with head_only: measured, not made), or -1 when it cannot be
+ * made or it kept growing. */
+static long make_body (zmqobs_t *obs, struct conn *c, size_t reserve, int head_only, body_fn *gen,
+                       int arg, size_t hint)
 {
-    (void) fmt;
+    if (hint)
+        (void) reserve_out (c, reserve + hint + 1);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        long len;
+        if (head_only || c->out_cap <= reserve) {
+            len = gen (obs, arg, NULL, 0);
+            if (head_only || len < 0)
+                return len;
+        } else {
+            size_t room = c->out_cap - reserve;
+            len = gen (obs, arg, c->out + reserve, room);
+            if (len < 0 || (size_t) len < room)
+                return len;
+        }
+        /* it grew since the last time: make room and make it again */
+        if ((size_t) len > BODY_MAX || reserve_out (c, reserve + (size_t) len + 1) != 0)
+            return -1;
+    }
+    return -1;
+}
+
+/* Puts the head (hl bytes) in front of a body of len bytes made by
+ * make_body behind reserve bytes, and queues both. */
+static void send_made (struct conn *c, size_t reserve, const char *head, size_t hl, long len,
+                       int head_only, int keep_alive)
+{
+    memcpy (c->out + reserve - hl, head, hl);
+    c->out_off = reserve - hl;
+    c->out_end = reserve + (head_only ? 0 : (size_t) len);
+    if (!keep_alive)
+        c->close_after = 1;
+}
+
+static long gen_format (zmqobs_t *obs, int fmt, char *buf, size_t size)
+{
+    return zmqobs_format (obs, (zmqobs_format_t) fmt, buf, size);
+}
+
+static long gen_peers (zmqobs_t *obs, int arg, char *buf, size_t size)
+{
+    (void) arg;
     return zmqobs_peers_json (obs, buf, size);
 }
 
+/* GET or HEAD /metrics (in the format Accept asks for), or /peers. */
 static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
                              const zmqobs_http_request_t *req, int keep_alive, int peers)
 {
@@ -138,52 +185,24 @@ static void respond_metrics (zmqobs_t *obs, struct zmqobs_http *h, struct conn *
      * buffer could cut a q-value and change the answer */
     zmqobs_format_t fmt = req->accept ? zmqobs__format_from_accept_n (req->accept, req->accept_len)
                                       : ZMQOBS_FORMAT_PROMETHEUS;
-    int (*format) (zmqobs_t *, zmqobs_format_t, char *, size_t) = zmqobs_format;
-    const char *ctype = zmqobs_content_type (fmt);
-    if (peers) {
-        format = format_peers;
-        ctype = zmqobs_content_type (ZMQOBS_FORMAT_JSON);
-    }
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     int http10 = req->version_minor == 0;
-
-    /* Pre-size from the last scrape so a fresh connection formats once;
-     * if this fails the loop below retries the growth. */
-    if (h->body_hint)
-        (void) reserve_out (c, HDR_RESERVE + h->body_hint + 1);
-    int len = -1;
-    for (int attempt = 0; attempt < 4; attempt++) {
-        if (head_only) {
-            len = format (obs, fmt, NULL, 0);
-            break;
-        }
-        size_t room = c->out_cap - HDR_RESERVE;
-        len = format (obs, fmt, c->out + HDR_RESERVE, room);
-        if (len < 0 || (size_t) len < room)
-            break;
-        /* it grew since the last scrape: make room and format again */
-        if ((size_t) len > BODY_MAX || reserve_out (c, HDR_RESERVE + (size_t) len + 1) != 0) {
-            len = -2;
-            break;
-        }
-    }
-    if (len < 0 || (!head_only && (size_t) len >= c->out_cap - HDR_RESERVE)) {
+    /* pre-sized from the last scrape, so a fresh connection formats once */
+    long len = make_body (obs, c, HDR_RESERVE, head_only, peers ? gen_peers : gen_format, (int) fmt,
+                          peers ? 0 : h->body_hint);
+    char head[HDR_RESERVE];
+    size_t hl = 0;
+    if (len >= 0)
+        hl = write_head (head, sizeof head, 200,
+                         zmqobs_content_type (peers ? ZMQOBS_FORMAT_JSON : fmt), (size_t) len,
+                         keep_alive, http10);
+    if (hl == 0) {
         respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
         return;
     }
     if (!head_only && !peers)
         h->body_hint = (size_t) len;
-    char head[HDR_RESERVE];
-    size_t hl = write_head (head, sizeof head, 200, ctype, (size_t) len, keep_alive, http10);
-    if (hl == 0) {
-        respond_text (c, 500, "cannot format metrics\n", head_only, keep_alive, http10);
-        return;
-    }
-    memcpy (c->out + HDR_RESERVE - hl, head, hl);
-    c->out_off = HDR_RESERVE - hl;
-    c->out_end = HDR_RESERVE + (head_only ? 0 : (size_t) len);
-    if (!keep_alive)
-        c->close_after = 1;
+    send_made (c, HDR_RESERVE, head, hl, len, head_only, keep_alive);
 }
 
 static void respond_ready (zmqobs_t *obs, struct conn *c, const zmqobs_http_request_t *req,
@@ -227,50 +246,30 @@ static int path_is (const zmqobs_http_request_t *req, const char *p)
  * others by PAGE_HEADERS). */
 #define PAGE_HDR_RESERVE 768
 
-/* A body made on request, snprintf semantics; -1 when it cannot be. */
-typedef long page_gen_fn (zmqobs_t *obs, char *buf, size_t size);
-
-static long gen_metrics_json (zmqobs_t *obs, char *buf, size_t size)
+static long gen_metrics_json (zmqobs_t *obs, int arg, char *buf, size_t size)
 {
+    (void) arg;
     return zmqobs_format (obs, ZMQOBS_FORMAT_JSON, buf, size);
 }
 
-static long gen_events (zmqobs_t *obs, char *buf, size_t size)
+static long gen_events (zmqobs_t *obs, int arg, char *buf, size_t size)
 {
+    (void) arg;
     return (long) zmqobs__events_json (obs, buf, size);
 }
 
 /* Answers with a fixed body (gen NULL) or one gen makes, formatted behind
  * room for the head as /metrics is; 500 when it cannot be made. */
 static void respond_page (zmqobs_t *obs, struct conn *c, const zmqobs_http_request_t *req,
-                          int keep_alive, const char *ctype, page_gen_fn *gen, const char *body,
+                          int keep_alive, const char *ctype, body_fn *gen, const char *body,
                           size_t blen)
 {
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
     int http10 = req->version_minor == 0;
     long len = (long) blen;
-    if (gen) {
-        for (int attempt = 0; attempt < 4; attempt++) {
-            if (head_only || c->out_cap <= PAGE_HDR_RESERVE) {
-                len = gen (obs, NULL, 0);
-            } else {
-                size_t room = c->out_cap - PAGE_HDR_RESERVE;
-                len = gen (obs, c->out + PAGE_HDR_RESERVE, room);
-                if (len < 0 || (size_t) len < room)
-                    break;
-            }
-            if (head_only || len < 0)
-                break;
-            /* make room (or grow further) and make it again */
-            if ((size_t) len > BODY_MAX
-                || reserve_out (c, PAGE_HDR_RESERVE + (size_t) len + 1) != 0) {
-                len = -1;
-                break;
-            }
-        }
-        if (len >= 0 && !head_only && (size_t) len >= c->out_cap - PAGE_HDR_RESERVE)
-            len = -1; /* it kept growing */
-    } else if (!head_only) {
+    if (gen)
+        len = make_body (obs, c, PAGE_HDR_RESERVE, head_only, gen, 0, 0);
+    else if (!head_only) {
         if (reserve_out (c, PAGE_HDR_RESERVE + blen) != 0)
             len = -1;
         else
@@ -284,17 +283,13 @@ static void respond_page (zmqobs_t *obs, struct conn *c, const zmqobs_http_reque
         respond_text (c, 500, "cannot make the response\n", head_only, keep_alive, http10);
         return;
     }
-    memcpy (c->out + PAGE_HDR_RESERVE - hl, head, hl);
-    c->out_off = PAGE_HDR_RESERVE - hl;
-    c->out_end = PAGE_HDR_RESERVE + (head_only ? 0 : (size_t) len);
-    if (!keep_alive)
-        c->close_after = 1;
+    send_made (c, PAGE_HDR_RESERVE, head, hl, len, head_only, keep_alive);
 }
 
 /* 1 when req is for the page (and the page is on); *res is filled for a
  * static resource, *gen for a made one. */
 static int page_route (zmqobs_t *obs, const zmqobs_http_request_t *req, zmqobs_status_res_t *res,
-                       page_gen_fn **gen)
+                       body_fn **gen)
 {
     *gen = NULL;
     if (!obs->status_page)
@@ -318,7 +313,7 @@ static void respond (zmqobs_t *obs, struct zmqobs_http *h, struct conn *c,
     int known = path_is (req, "/metrics") || path_is (req, "/healthz") || path_is (req, "/readyz")
                 || path_is (req, "/peers");
     zmqobs_status_res_t page;
-    page_gen_fn *gen;
+    body_fn *gen;
     int is_page = page_route (obs, req, &page, &gen);
     known = known || is_page;
     int head_only = req->method == ZMQOBS__HTTP_HEAD;
