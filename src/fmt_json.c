@@ -155,7 +155,7 @@ static void json_socket (zmqobs_out_t *o, const zmqobs_stats_t *st, zmqobs_socke
     if (s->peers) {
         json_key (o, "peers", &first);
         zmqobs__put_c (o, '{');
-        zmqobs__fmt_peers_json (o, s, s->peers);
+        zmqobs__fmt_peers_json (o, s->peers);
         zmqobs__put_c (o, '}');
     }
     zmqobs__put_c (o, '}');

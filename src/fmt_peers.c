@@ -41,9 +41,8 @@ static void put_peer (zmqobs_out_t *o, const zmqobs_peer_stats_t *d, int times)
     zmqobs__put_c (o, '}');
 }
 
-void zmqobs__fmt_peers_json (zmqobs_out_t *o, zmqobs_socket_t *s, zmqobs_peers_t *p)
+void zmqobs__fmt_peers_json (zmqobs_out_t *o, zmqobs_peers_t *p)
 {
-    (void) s;
     zmqobs_peer_stats_t *buf = zmqobs__peers_scratch (p);
     zmqobs_peer_stats_t other;
     unsigned cap = zmqobs__peers_cap (p);
@@ -79,7 +78,7 @@ void zmqobs__fmt_peers_doc (zmqobs_out_t *o, zmqobs_socket_t *const *socks, size
         ZMQOBS__PUT_LIT (o, ",\"type\":\"");
         zmqobs__put_str (o, zmqobs_socket_type_name (s->type));
         ZMQOBS__PUT_LIT (o, "\",");
-        zmqobs__fmt_peers_json (o, s, s->peers);
+        zmqobs__fmt_peers_json (o, s->peers);
         zmqobs__put_c (o, '}');
     }
     ZMQOBS__PUT_LIT (o, "]}\n");

@@ -16,8 +16,8 @@
 const char *zmqobs__peer_key_name (int key);
 
 /* "key":..,"max_peers":..,"tracked":..,"peers":[..],"other":{..} (no braces) for
- * s, whose table is p; under obs->scrape_lock (uses p's scratch). */
-void zmqobs__fmt_peers_json (zmqobs_out_t *o, zmqobs_socket_t *s, zmqobs_peers_t *p);
+ * the table p of a socket; under obs->scrape_lock (uses p's scratch). */
+void zmqobs__fmt_peers_json (zmqobs_out_t *o, zmqobs_peers_t *p);
 
 /* Copies the peer table of every socket that has one into its scratch
  * (zmqobs__peers_snap), for the formats that print the per-peer

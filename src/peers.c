@@ -97,11 +97,6 @@ unsigned zmqobs__peers_cap (const zmqobs_peers_t *p)
     return p->cap;
 }
 
-uint64_t zmqobs__peers_since (const zmqobs_peers_t *p)
-{
-    return p->since_ns;
-}
-
 zmqobs_peer_stats_t *zmqobs__peers_scratch (zmqobs_peers_t *p)
 {
     return p->scratch;

@@ -97,9 +97,6 @@ size_t zmqobs__peers_copy (zmqobs_peers_t *p, zmqobs_peer_stats_t *out, size_t m
 size_t zmqobs__peers_snap (zmqobs_peers_t *p);
 size_t zmqobs__peers_snap_len (const zmqobs_peers_t *p);
 
-/* CLOCK_REALTIME ns when the table was made. */
-uint64_t zmqobs__peers_since (const zmqobs_peers_t *p);
-
 /* The table's own scratch for scrapes (cap + 1 entries: the peers, then
  * room for "other"): a scrape formats from it under obs->scrape_lock, so
  * that it never allocates. */

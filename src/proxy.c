@@ -31,9 +31,11 @@ static int send_empty (void *control)
     return zmq_send (control, "", 0, 0) < 0 ? -1 : 0;
 }
 
-/* One command from control; libzmq 4.3.4 copies it to capture too.
+/* One command from control, answered as the libzmq in use does (v435:
+ * 4.3.5 or later); 4.3.4 copies it to capture too.
  * Returns 0, or -1 with errno. */
-static int handle_control (void *control, void *capture, int *state, const uint64_t stats[8])
+static int handle_control (void *control, void *capture, int v435, int *state,
+                           const uint64_t stats[8])
 {
     zmq_msg_t cmd;
     zmq_msg_init (&cmd);
@@ -49,7 +51,7 @@ static int handle_control (void *control, void *capture, int *state, const uint6
         memcpy (text, zmq_msg_data (&cmd), len < sizeof text ? len : sizeof text);
     int more = zmq_msg_more (&cmd);
     int rc = 0;
-    if (capture && !libzmq_435 ())
+    if (capture && !v435)
         rc = zmq_msg_send (&cmd, capture, 0) < 0 ? -1 : 0;
     int err = errno;
     zmq_msg_close (&cmd);
@@ -80,8 +82,7 @@ static int handle_control (void *control, void *capture, int *state, const uint6
         known = 0; /* libzmq 4.3.4 aborts here; ignoring it is kinder */
     int type = 0;
     size_t sz = sizeof type;
-    if (zmq_getsockopt (control, ZMQ_TYPE, &type, &sz) == 0 && type == ZMQ_REP
-        && (!known || libzmq_435 ()))
+    if (zmq_getsockopt (control, ZMQ_TYPE, &type, &sz) == 0 && type == ZMQ_REP && (!known || v435))
         return send_empty (control); /* a REP owes a reply */
     return 0;
 }
@@ -153,7 +154,7 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
     STORE (&frontend->proxy_in_flight, 0);
     STORE (&frontend->proxy, 1);
     uint64_t stats[8] = {0};
-    int by_part = libzmq_435 ();
+    int v435 = libzmq_435 (); /* its STATISTICS count parts */
     int state = ACTIVE;
     zmq_msg_t msg;
     zmq_msg_init (&msg);
@@ -171,7 +172,7 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
             break;
         }
         if (control && (items[2].revents & ZMQ_POLLIN)
-            && handle_control (control, capture, &state, stats) != 0) {
+            && handle_control (control, capture, v435, &state, stats) != 0) {
             rc = -1;
             break;
         }
@@ -179,7 +180,7 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
             continue;
         if (items[0].revents & ZMQ_POLLIN) {
             int f = forward (frontend, backend, capture, &msg, &stats[FE_RECV_N], &stats[BE_SENT_N],
-                             by_part);
+                             v435);
             if (f < 0) {
                 rc = -1;
                 break;
@@ -189,7 +190,7 @@ int zmqobs_proxy (zmqobs_socket_t *frontend, zmqobs_socket_t *backend, void *cap
         }
         if (items[1].revents & ZMQ_POLLIN) {
             int f = forward (backend, frontend, capture, &msg, &stats[BE_RECV_N], &stats[FE_SENT_N],
-                             by_part);
+                             v435);
             if (f < 0) {
                 rc = -1;
                 break;
